@@ -1,0 +1,44 @@
+# skillgap: `make run` refreshes everything on the sample data, `make test` runs the suite.
+# Each target installs what it needs into .venv first; the install is skipped when pyproject.toml
+# has not changed since the last one.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+export PATH := $(abspath $(BIN)):$(PATH)
+export DAGSTER_HOME ?= $(abspath data/dagster_home)
+
+.PHONY: install run test dev lint manifest sample clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+# The dbt manifest that the Dagster dbt assets are built from.
+manifest: install
+	$(BIN)/dbt parse --quiet --project-dir . --profiles-dir dbt_project
+
+run: install
+	$(BIN)/python -m orchestration.refresh
+
+test: manifest
+	$(BIN)/python -m pytest
+
+dev: manifest
+	@mkdir -p $(DAGSTER_HOME)
+	@test -f $(DAGSTER_HOME)/dagster.yaml || cp orchestration/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster dev -m orchestration.definitions
+
+lint: install
+	$(BIN)/ruff check orchestration irt_models tests benchmarks
+	$(BIN)/ruff format --check orchestration irt_models tests benchmarks
+
+sample: install
+	$(BIN)/python -m orchestration.sample_data
+
+clean:
+	rm -rf data target logs

@@ -1,0 +1,40 @@
+"""dbt models as Dagster assets, in two pieces around the Python IRT assets.
+
+Staging and intermediate models feed the IRT assets, whose tables the marts read; one dbt
+multi-asset for all models would put the IRT assets both after and before it. So the project is
+split: everything but the marts, then the marts. ``dbt build`` runs each model's tests right
+after it, and dagster-dbt reports them as asset checks.
+"""
+
+import dagster as dg
+from dagster_dbt import DbtCliResource, dbt_assets
+
+from orchestration.dbt_project import DBT_PROJECT, SkillgapTranslator
+
+MARTS_SELECTION = "marts"
+
+
+@dbt_assets(
+    manifest=DBT_PROJECT.manifest_path,
+    project=DBT_PROJECT,
+    exclude=MARTS_SELECTION,
+    dagster_dbt_translator=SkillgapTranslator(),
+    name="dbt_staging",
+    pool="duckdb",
+)
+def dbt_staging(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+    """Seeds, staging (typed, cleaned, rejected with reasons) and intermediate models."""
+    yield from dbt.cli(["build"], context=context).stream()
+
+
+@dbt_assets(
+    manifest=DBT_PROJECT.manifest_path,
+    project=DBT_PROJECT,
+    select=MARTS_SELECTION,
+    dagster_dbt_translator=SkillgapTranslator(),
+    name="dbt_marts",
+    pool="duckdb",
+)
+def dbt_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+    """The BI marts: percentiles by peer group, benchmarks, gaps, recommendations, gains."""
+    yield from dbt.cli(["build"], context=context).stream()

@@ -1,0 +1,32 @@
+"""Everything Dagster knows about skillgap: assets, checks, resources, jobs, schedules."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import dagster as dg
+from dagster_dbt import DbtCliResource
+
+from orchestration.assets.dbt import dbt_marts, dbt_staging
+from orchestration.assets.ingest import ingest_landing_files
+from orchestration.dbt_project import DBT_PROJECT
+from orchestration.jobs import daily_refresh, daily_refresh_schedule
+from orchestration.resources import Landing, Serving, Warehouse
+
+DBT_PROJECT.prepare_if_dev()
+
+# The dbt installed beside this Python, so runs work without the virtualenv on PATH.
+DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
+
+defs = dg.Definitions(
+    assets=[ingest_landing_files, dbt_staging, dbt_marts],
+    jobs=[daily_refresh],
+    schedules=[daily_refresh_schedule],
+    resources={
+        "warehouse": Warehouse(),
+        "landing": Landing(),
+        "serving": Serving(),
+        "dbt": DbtCliResource(project_dir=DBT_PROJECT, dbt_executable=DBT_EXECUTABLE),
+    },
+)

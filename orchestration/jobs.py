@@ -1,0 +1,29 @@
+"""The daily refresh: one job over every asset, run in one process, never two at once."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+# Runs carrying this tag are limited to one at a time by the run queue (see dagster.yaml), so a
+# scheduled refresh and a sensor-started one never overlap on the single-writer warehouse.
+REFRESH_TAG = {"skillgap/refresh": "warehouse"}
+
+# The in-process executor: one process, no per-step start-up cost; the warehouse allows one
+# writer anyway, so parallel steps would only queue on the duckdb pool.
+daily_refresh = dg.define_asset_job(
+    name="daily_refresh",
+    selection=dg.AssetSelection.all(),
+    executor_def=dg.in_process_executor,
+    tags=REFRESH_TAG,
+    description="Ingest new landing files, dbt staging, IRT calibration and scoring, marts, "
+    "publish the serving file.",
+)
+
+daily_refresh_schedule = dg.ScheduleDefinition(
+    name="daily_refresh_schedule",
+    job=daily_refresh,
+    cron_schedule="0 5 * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Every day at 05:00 UTC, after the platforms' nightly exports have landed.",
+)

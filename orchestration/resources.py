@@ -1,0 +1,53 @@
+"""Dagster resources: the DuckDB warehouse and the dbt CLI, configured from SKILLGAP_* variables."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from orchestration.settings import load_settings
+
+
+class Warehouse(dg.ConfigurableResource):
+    """The DuckDB warehouse file. Empty ``path`` means ``$SKILLGAP_WAREHOUSE`` (or its default).
+
+    DuckDB allows one writing process per file; every asset that writes holds the ``duckdb``
+    pool, so writers never overlap.
+    """
+
+    path: str = ""
+
+    def resolved_path(self) -> Path:
+        return Path(self.path) if self.path else load_settings().warehouse
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        path = self.resolved_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(str(path), read_only=read_only, config={"TimeZone": "UTC"})
+        try:
+            yield con
+        finally:
+            con.close()
+
+
+class Landing(dg.ConfigurableResource):
+    """The landing folder. Empty ``path`` means ``$SKILLGAP_LANDING_DIR`` (or its default)."""
+
+    path: str = ""
+
+    def resolved_path(self) -> Path:
+        return Path(self.path) if self.path else load_settings().landing_dir
+
+
+class Serving(dg.ConfigurableResource):
+    """The published read-only file for BI tools. Empty ``path`` means ``$SKILLGAP_SERVING``."""
+
+    path: str = ""
+
+    def resolved_path(self) -> Path:
+        return Path(self.path) if self.path else load_settings().serving

@@ -1,0 +1,63 @@
+"""Where skillgap keeps its files, from environment variables with defaults for a fresh clone.
+
+Every part of skillgap (the dbt profile, the Dagster resources, the sample-data generator, the
+Makefile) reads the same variables with the same defaults. Relative paths are relative to the
+repository root, so commands behave the same from any working directory. Nothing here reads the
+environment at import time: call :func:`load_settings` when the values are needed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+DEFAULTS = {
+    "SKILLGAP_LANDING_DIR": "data/landing",
+    "SKILLGAP_WAREHOUSE": "data/warehouse.duckdb",
+    "SKILLGAP_SERVING": "data/serving.duckdb",
+    "DAGSTER_HOME": "data/dagster_home",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Absolute paths of the landing folder, the warehouse, the serving file and DAGSTER_HOME."""
+
+    landing_dir: Path
+    warehouse: Path
+    serving: Path
+    dagster_home: Path
+
+    def as_env(self) -> dict[str, str]:
+        """The variables to export so that child processes (dbt, dagster) agree with us."""
+        return {
+            "SKILLGAP_LANDING_DIR": str(self.landing_dir),
+            "SKILLGAP_WAREHOUSE": str(self.warehouse),
+            "SKILLGAP_SERVING": str(self.serving),
+            "DAGSTER_HOME": str(self.dagster_home),
+        }
+
+
+def resolve_path(value: str, root: Path = REPO_ROOT) -> Path:
+    """An absolute path: ``value`` itself when absolute, else relative to ``root``."""
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else (root / path).resolve()
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read the settings from ``env`` (default: the process environment)."""
+    env = os.environ if env is None else env
+
+    def get(name: str) -> Path:
+        return resolve_path(env.get(name) or DEFAULTS[name])
+
+    return Settings(
+        landing_dir=get("SKILLGAP_LANDING_DIR"),
+        warehouse=get("SKILLGAP_WAREHOUSE"),
+        serving=get("SKILLGAP_SERVING"),
+        dagster_home=get("DAGSTER_HOME"),
+    )
