@@ -1,0 +1,74 @@
+{%- set assignment_categories = var('assignment_categories', 4) | int -%}
+{%- if assignment_categories < 2 -%}
+    {{ exceptions.raise_compiler_error(
+        "var assignment_categories must be at least 2; got " ~ assignment_categories
+    ) }}
+{%- endif -%}
+
+with
+
+scored_attempts as (select * from {{ ref('int_attempts_scored') }}),
+
+items as (select * from {{ ref('stg_items') }}),
+
+candidate_skills as (select * from {{ ref('int_item_candidate_skills') }}),
+
+learners as (select * from {{ ref('stg_learners') }}),
+
+-- A quiz question is right or wrong; an assignment's partial credit falls in one of K ordered
+-- categories, floor(score_normalised * K), with full marks in the top one.
+categorised as (
+    select
+        scored_attempts.learner_id,
+        scored_attempts.item_id,
+        scored_attempts.submitted_at,
+        items.item_type,
+        case
+            when items.item_type = 'quiz'
+                then case when scored_attempts.score_normalised >= 0.5 then 1 else 0 end
+            else least(
+                {{ assignment_categories - 1 }},
+                cast(floor(scored_attempts.score_normalised * {{ assignment_categories }}) as integer)
+            )
+        end as response,
+        case
+            when items.item_type = 'quiz' then 2
+            else {{ assignment_categories }}
+        end as n_categories
+    from scored_attempts
+    inner join items on scored_attempts.item_id = items.item_id
+),
+
+-- An item whose skill is not settled (no skill_id, several course skills) gets one row per
+-- candidate skill; the IRT asset decides which one it assesses.
+responses_by_skill as (
+    select
+        candidate_skills.skill_id,
+        categorised.learner_id,
+        categorised.item_id,
+        learners.company_id,
+        categorised.item_type,
+        categorised.response,
+        categorised.n_categories,
+        categorised.submitted_at,
+        not candidate_skills.is_given and candidate_skills.n_candidates > 1 as is_candidate
+    from categorised
+    inner join candidate_skills on categorised.item_id = candidate_skills.item_id
+    inner join learners on categorised.learner_id = learners.learner_id
+),
+
+final as (
+    select
+        skill_id,
+        learner_id,
+        item_id,
+        company_id,
+        item_type,
+        cast(response as integer) as response,
+        cast(n_categories as integer) as n_categories,
+        submitted_at,
+        is_candidate
+    from responses_by_skill
+)
+
+select * from final

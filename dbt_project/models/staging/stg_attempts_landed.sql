@@ -1,0 +1,130 @@
+with
+
+landed as (select * from {{ source('raw', 'attempts') }}),
+
+learners as (select * from {{ ref('stg_learners') }}),
+
+items as (select * from {{ ref('stg_items') }}),
+
+typed as (
+    select
+        attempt_id as landed_attempt_id,
+        learner_id as landed_learner_id,
+        item_id as landed_item_id,
+        submitted_at as landed_submitted_at,
+        score as landed_score,
+        attempt_number as landed_attempt_number,
+        {{ clean_text('attempt_id') }} as attempt_id,
+        {{ clean_text('learner_id') }} as learner_id,
+        {{ clean_text('item_id') }} as item_id,
+        {{ parse_utc_timestamp('submitted_at') }} as submitted_at,
+        {{ parse_number('score') }} as score,
+        {{ parse_integer('attempt_number') }} as given_attempt_number,
+        _source_file as source_file,
+        _load_id as load_id,
+        _row_number as row_number
+    from landed
+),
+
+checked as (
+    select
+        typed.*,
+        items.max_score,
+        case
+            when typed.attempt_id is null
+                or typed.learner_id is null
+                or typed.item_id is null
+                then 'missing_key'
+            when {{ clean_text('typed.landed_submitted_at') }} is null
+                or {{ clean_text('typed.landed_score') }} is null
+                then 'missing_value'
+            when typed.submitted_at is null then 'bad_timestamp'
+            when typed.score is null
+                or (
+                    {{ clean_text('typed.landed_attempt_number') }} is not null
+                    and coalesce(typed.given_attempt_number < 1, true)
+                )
+                then 'invalid_value'
+            when typed.submitted_at > {{ utc_run_started_at() }} then 'future_timestamp'
+            when typed.score < 0 or typed.score > items.max_score then 'score_out_of_range'
+            when learners.learner_id is null then 'unknown_learner'
+            when items.item_id is null then 'unknown_item'
+        end as reject_reason
+    from typed
+    left join learners on typed.learner_id = learners.learner_id
+    left join items on typed.item_id = items.item_id
+),
+
+-- Attempts are events, not versions: the copy of an attempt_id loaded first stays. Content is
+-- compared on the typed values, so '0.5' and '0.50', or one instant written with two offsets,
+-- are the same content (an exact duplicate), not a conflict.
+copies as (
+    select
+        load_id,
+        row_number,
+        attempt_id,
+        learner_id,
+        item_id,
+        submitted_at,
+        score,
+        given_attempt_number,
+        row_number() over (
+            partition by attempt_id
+            order by load_id, row_number
+        ) as copy_rank
+    from checked
+    where reject_reason is null
+),
+
+copies_compared as (
+    select
+        load_id,
+        row_number,
+        copy_rank,
+        min(copy_rank) over (
+            partition by
+                attempt_id,
+                learner_id,
+                item_id,
+                submitted_at,
+                score,
+                given_attempt_number
+        ) as first_copy_rank_with_same_content
+    from copies
+),
+
+final as (
+    select
+        checked.landed_attempt_id,
+        checked.landed_learner_id,
+        checked.landed_item_id,
+        checked.landed_submitted_at,
+        checked.landed_score,
+        checked.landed_attempt_number,
+        checked.attempt_id,
+        checked.learner_id,
+        checked.item_id,
+        checked.submitted_at,
+        checked.score,
+        checked.max_score,
+        checked.given_attempt_number,
+        checked.source_file,
+        checked.load_id,
+        checked.row_number,
+        case
+            when checked.reject_reason is not null then checked.reject_reason
+            when copies_compared.first_copy_rank_with_same_content > 1 then 'conflicting_duplicate'
+        end as reject_reason,
+        case
+            when checked.reject_reason is not null then 'rejected'
+            when copies_compared.copy_rank = 1 then 'cleaned'
+            when copies_compared.first_copy_rank_with_same_content = 1 then 'exact_duplicate'
+            else 'rejected'
+        end as row_status
+    from checked
+    left join copies_compared
+        on checked.load_id = copies_compared.load_id
+        and checked.row_number = copies_compared.row_number
+)
+
+select * from final

@@ -1,0 +1,102 @@
+with
+
+landed as (select * from {{ source('raw', 'enrollments') }}),
+
+learners as (select * from {{ ref('stg_learners') }}),
+
+courses as (select * from {{ ref('stg_courses') }}),
+
+typed as (
+    select
+        learner_id as landed_learner_id,
+        course_id as landed_course_id,
+        enrolled_at as landed_enrolled_at,
+        completed_at as landed_completed_at,
+        grade as landed_grade,
+        {{ clean_text('learner_id') }} as learner_id,
+        {{ clean_text('course_id') }} as course_id,
+        {{ parse_utc_timestamp('enrolled_at') }} as enrolled_at,
+        {{ parse_utc_timestamp('completed_at') }} as completed_at,
+        {{ parse_number('grade') }} as grade,
+        _source_file as source_file,
+        _load_id as load_id,
+        _row_number as row_number
+    from landed
+),
+
+checked as (
+    select
+        typed.*,
+        case
+            when typed.learner_id is null or typed.course_id is null then 'missing_key'
+            when {{ clean_text('typed.landed_enrolled_at') }} is null then 'missing_value'
+            when typed.enrolled_at is null
+                or (
+                    {{ clean_text('typed.landed_completed_at') }} is not null
+                    and typed.completed_at is null
+                )
+                then 'bad_timestamp'
+            when {{ clean_text('typed.landed_grade') }} is not null
+                and coalesce(typed.grade < 0 or typed.grade > 1, true)
+                then 'invalid_value'
+            when typed.enrolled_at > {{ utc_run_started_at() }}
+                or typed.completed_at > {{ utc_run_started_at() }}
+                then 'future_timestamp'
+            when learners.learner_id is null then 'unknown_learner'
+            when courses.course_id is null then 'unknown_course'
+        end as reject_reason
+    from typed
+    left join learners on typed.learner_id = learners.learner_id
+    left join courses on typed.course_id = courses.course_id
+),
+
+ranked as (
+    select
+        load_id,
+        row_number,
+        row_number() over (
+            partition by learner_id, course_id
+            order by load_id desc, row_number desc
+        ) as version_rank,
+        row_number() over (
+            partition by
+                learner_id,
+                course_id,
+                enrolled_at,
+                completed_at,
+                grade
+            order by load_id desc, row_number desc
+        ) as content_rank
+    from checked
+    where reject_reason is null
+),
+
+final as (
+    select
+        checked.landed_learner_id,
+        checked.landed_course_id,
+        checked.landed_enrolled_at,
+        checked.landed_completed_at,
+        checked.landed_grade,
+        checked.learner_id,
+        checked.course_id,
+        checked.enrolled_at,
+        checked.completed_at,
+        checked.grade,
+        checked.source_file,
+        checked.load_id,
+        checked.row_number,
+        checked.reject_reason,
+        case
+            when checked.reject_reason is not null then 'rejected'
+            when ranked.version_rank = 1 then 'cleaned'
+            when ranked.content_rank > 1 then 'exact_duplicate'
+            else 'superseded'
+        end as row_status
+    from checked
+    left join ranked
+        on checked.load_id = ranked.load_id
+        and checked.row_number = ranked.row_number
+)
+
+select * from final

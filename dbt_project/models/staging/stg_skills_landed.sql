@@ -1,0 +1,91 @@
+with
+
+landed as (select * from {{ source('raw', 'skills') }}),
+
+taxonomy as (select * from {{ ref('skills') }}),
+
+typed as (
+    select
+        skill_id as landed_skill_id,
+        skill_name as landed_skill_name,
+        domain as landed_domain,
+        parent_skill_id as landed_parent_skill_id,
+        {{ clean_text('skill_id') }} as skill_id,
+        {{ clean_text('skill_name') }} as skill_name,
+        {{ clean_text('domain') }} as domain,
+        {{ clean_text('parent_skill_id') }} as parent_skill_id,
+        _source_file as source_file,
+        _load_id as load_id,
+        _row_number as row_number
+    from landed
+),
+
+-- A parent may be a seed skill or a landed one (stg_skills itself is built from this model).
+known_skills as (
+    select skill_id from taxonomy
+    union
+    select skill_id from typed
+    where skill_id is not null and skill_name is not null
+),
+
+checked as (
+    select
+        typed.*,
+        case
+            when typed.skill_id is null then 'missing_key'
+            when typed.skill_name is null then 'missing_value'
+            when typed.parent_skill_id is not null
+                and known_skills.skill_id is null
+                then 'unknown_skill'
+        end as reject_reason
+    from typed
+    left join known_skills on typed.parent_skill_id = known_skills.skill_id
+),
+
+ranked as (
+    select
+        load_id,
+        row_number,
+        row_number() over (
+            partition by skill_id
+            order by load_id desc, row_number desc
+        ) as version_rank,
+        row_number() over (
+            partition by
+                skill_id,
+                skill_name,
+                domain,
+                parent_skill_id
+            order by load_id desc, row_number desc
+        ) as content_rank
+    from checked
+    where reject_reason is null
+),
+
+final as (
+    select
+        checked.landed_skill_id,
+        checked.landed_skill_name,
+        checked.landed_domain,
+        checked.landed_parent_skill_id,
+        checked.skill_id,
+        checked.skill_name,
+        checked.domain,
+        checked.parent_skill_id,
+        checked.source_file,
+        checked.load_id,
+        checked.row_number,
+        checked.reject_reason,
+        case
+            when checked.reject_reason is not null then 'rejected'
+            when ranked.version_rank = 1 then 'cleaned'
+            when ranked.content_rank > 1 then 'exact_duplicate'
+            else 'superseded'
+        end as row_status
+    from checked
+    left join ranked
+        on checked.load_id = ranked.load_id
+        and checked.row_number = ranked.row_number
+)
+
+select * from final

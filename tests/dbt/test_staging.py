@@ -1,0 +1,503 @@
+"""Staging and intermediate dbt models on hand-made raw rows, one fault per row.
+
+Guards the landing rules of CONTRACT.md section 1 as implemented in dbt: one reject reason per
+row in the documented precedence, every landed row accounted for, offsets converted to UTC,
+exact versus conflicting duplicates, last-loaded-wins upserts, and an orphan attempt accepted on
+the run after its learner lands. dbt is slow to start, so the project is built twice per module
+(the second run after the missing learner lands) and each test reads the warehouse.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DBT = str(Path(sys.executable).with_name("dbt"))
+
+# Contract columns per raw table, required first (docs/interfaces.md).
+CONTRACT_COLUMNS = {
+    "skills": ["skill_id", "skill_name", "domain", "parent_skill_id"],
+    "companies": [
+        "company_id",
+        "industry",
+        "country",
+        "employee_count",
+        "company_name",
+        "updated_at",
+    ],
+    "learners": ["learner_id", "company_id", "job_role", "display_name", "updated_at"],
+    "courses": ["course_id", "title", "level"],
+    "course_skills": ["course_id", "skill_id", "weight"],
+    "items": ["item_id", "course_id", "max_score", "item_type", "skill_id"],
+    "attempts": ["attempt_id", "learner_id", "item_id", "submitted_at", "score", "attempt_number"],
+    "enrollments": ["learner_id", "course_id", "enrolled_at", "completed_at", "grade"],
+}
+
+# One landed file: (entity, load_id, rows); each row lists the contract columns in order, and a
+# short row leaves the trailing optional columns NULL.
+FIRST_RUN_FILES = [
+    (
+        "companies",
+        1,
+        [
+            ("c1", "Tech", "de", "120", "Acme", None),  # exact duplicate of row 11
+            ("c2", "Finance", "FR", "3000", "Beta", "2026-01-01T00:00:00Z"),
+            ("", "Tech", "DE", "10"),  # missing_key
+            ("c3", " ", "DE", "10"),  # missing_value
+            ("c4", "Tech", "XX", "10"),  # invalid_country
+            ("c5", "Tech", "DE", "0"),  # invalid_value
+            ("c6", "Tech", "DE", "12.5"),  # invalid_value
+            ("c7", "Tech", "DE", "10", "Gamma", "yesterday"),  # bad_timestamp
+            ("c8", "Tech", "DE", "10", "Delta", "2999-01-01T00:00:00Z"),  # future_timestamp
+            ("c9", "Tech", "ZZ", "abc"),  # invalid_value before invalid_country
+            (" c1 ", "Tech", "DE", "120", "Acme", ""),  # superseded by load 2
+        ],
+    ),
+    (
+        "companies",
+        2,
+        [
+            ("c1", "Tech", "DE", "150", "Acme"),  # last loaded version wins
+            ("c10", "Retail", "na", "5"),  # Namibia, not a NULL
+        ],
+    ),
+    (
+        "learners",
+        3,
+        [
+            ("l1", "c1", "data_analyst", "Ann", "2026-06-01T10:00:00+02:00"),
+            ("l2", "c2", "engineer", "Bob", "2026-06-01T10:00:00"),
+            ("l3", "c404", "engineer", "Cy"),  # unknown_company
+            ("l4", "", "engineer", "Di"),  # missing_key
+            ("l5", "c1", "engineer", "Ed", "2026-06-01T10:00:00z"),
+            ("l6", "c10", "engineer", "Flo", "2026-06-01T10:00:00-05:30"),
+        ],
+    ),
+    (
+        "courses",
+        4,
+        [
+            ("k1", "SQL 101", "beginner"),  # superseded by row 6
+            ("k2", "Python", " Intermediate "),
+            ("k3", "Rust", "expert"),  # invalid_value
+            ("", "Nothing", "beginner"),  # missing_key
+            ("k4", "No skills yet", None),
+            ("k1", "SQL basics", "beginner"),
+        ],
+    ),
+    (
+        "course_skills",
+        5,
+        [
+            ("k1", "sql", "0.5"),
+            ("k1", "statistics", ""),  # weight defaults to 1
+            ("k2", "python", "1"),
+            ("k1", "python", "1.5"),  # invalid_value
+            ("k1", "nope", "1"),  # unknown_skill
+            ("k9", "sql", "1"),  # unknown_course
+            ("k1", "", "1"),  # missing_key
+            ("k2", "python", "1.0"),  # same content as row 3
+        ],
+    ),
+    (
+        "items",
+        6,
+        [
+            ("i1", "k1", "1", "quiz", "sql"),
+            ("i2", "k1", "1", "", ""),  # quiz; sql or statistics
+            ("i3", "k2", "10", None, None),  # assignment; only python
+            ("i4", "k1", "0"),  # invalid_value
+            ("i5", "k1", "abc"),  # invalid_value
+            ("i6", "k1", ""),  # missing_value
+            ("i7", "k9", "1"),  # unknown_course
+            ("i8", "k1", "1", "essay"),  # invalid_value
+            ("i9", "k1", "1", "quiz", "nope"),  # unknown_skill
+            ("i10", "k1", "4", "assignment", "sql"),
+        ],
+    ),
+    (
+        "attempts",
+        7,
+        [
+            ("a1", "l1", "i1", "2026-06-01T10:00:00+02:00", "1"),
+            ("a2", "l1", "i1", "2026-06-02T10:00:00Z", "0"),
+            ("a3", "l1", "i10", "2026-06-01T09:00:00", "3"),
+            ("a4", "l2", "i10", "2026-06-01T09:00:00", "4"),
+            ("a5", "l1", "i3", "2026-06-01T09:00:00", "5"),
+            ("a1", "l1", "i1", "2026-06-01T10:00:00+02:00", "1"),  # exact_duplicate
+            ("a2", "l1", "i1", "2026-06-02T10:00:00Z", "1"),  # conflicting_duplicate
+            ("a6", "l1", "i1", "2026-06-03T00:00:00Z", "1.5"),  # score_out_of_range
+            ("a7", "l1", "i404", "2026-06-03T00:00:00Z", "1"),  # unknown_item
+            ("a8", "l9", "i1", "2026-06-03T00:00:00Z", "1"),  # unknown_learner, until run 2
+            ("a9", "l1", "i1", "not a date", "1"),  # bad_timestamp
+            ("a10", "l1", "i1", "2999-01-01T00:00:00Z", "1"),  # future_timestamp
+            ("a11", "l1", "i1", "", "1"),  # missing_value
+            ("", "l1", "i1", "2026-06-03T00:00:00Z", "1"),  # missing_key
+            ("a12", "l1", "i1", "2026-06-05T00:00:00Z", "x"),  # invalid_value
+            ("a13", "l1", "", "garbage", "x"),  # missing_key first
+            ("a14", "l404", "i1", "2999-01-01T00:00:00Z", "5"),  # future_timestamp first
+            ("a15", "l2", "i2", "2026-06-01T12:00:00Z", "0"),
+            ("a17", "l2", "i1", "2026-06-01T12:00:00Z", "1", "0"),  # invalid_value (attempt 0)
+        ],
+    ),
+    (
+        "attempts",
+        8,
+        [
+            ("a1", "l1", "i1", "2026-06-01T08:00:00Z", "1.0"),  # same instant and score
+            ("a16", "l1", "i1", "2026-06-04T00:00:00Z", "1", ""),  # attempt_number derived: 3
+        ],
+    ),
+    (
+        "enrollments",
+        9,
+        [
+            ("l1", "k1", "2026-05-01", "2026-05-20T00:00:00+01:00", "0.9"),
+            ("l2", "k2", "2026-05-01"),
+            ("l9", "k1", "2026-05-01"),  # unknown_learner, until run 2
+            ("l1", "k404", "2026-05-01"),  # unknown_course
+            ("l2", "k1", ""),  # missing_value
+            ("l2", "k4", "2026-05-01", "bad"),  # bad_timestamp
+            ("l1", "k2", "2026-05-01", None, "1.2"),  # invalid_value
+        ],
+    ),
+    (
+        "skills",
+        10,
+        [
+            ("sql", "SQL (landed)", "data", ""),  # wins over the seed row
+            ("new_skill", "New skill", "data", "sql"),
+            ("x", "", "data"),  # missing_value
+            ("y", "Y", "data", "nope"),  # unknown_skill
+        ],
+    ),
+]
+
+SECOND_RUN_FILES = [
+    ("learners", 11, [("l9", "c2", "engineer", "Gus")]),
+]
+
+
+def create_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the raw schema as the ingest asset leaves it: contract columns as VARCHAR."""
+    con.execute("create schema if not exists raw")
+    con.execute(
+        "create table if not exists raw.load_ledger (load_id integer, file_path varchar, "
+        "entity varchar, content_hash varchar, file_format varchar, n_rows bigint, "
+        "loaded_at timestamp, status varchar, error varchar)"
+    )
+    for entity, columns in CONTRACT_COLUMNS.items():
+        column_ddl = ", ".join(f"{column} varchar" for column in columns)
+        con.execute(
+            f"create table if not exists raw.{entity} ({column_ddl}, _load_id integer, "
+            "_source_file varchar, _row_number bigint)"
+        )
+
+
+def land_files(con: duckdb.DuckDBPyConnection, files: list) -> None:
+    """Append each file's rows to raw.<entity> with lineage, and record it in the ledger."""
+    for entity, load_id, rows in files:
+        columns = CONTRACT_COLUMNS[entity]
+        file_path = f"{entity}/{entity}_{load_id}.csv"
+        for row_number, row in enumerate(rows, start=1):
+            values = list(row) + [None] * (len(columns) - len(row))
+            placeholders = ", ".join("?" for _ in range(len(columns) + 3))
+            con.execute(
+                f"insert into raw.{entity} values ({placeholders})",
+                [*values, load_id, file_path, row_number],
+            )
+        con.execute(
+            "insert into raw.load_ledger values (?, ?, ?, ?, 'csv', ?, now(), 'loaded', null)",
+            [load_id, file_path, entity, f"hash-{load_id}", len(rows)],
+        )
+
+
+def run_dbt(env: dict[str, str], *args: str) -> str:
+    """Run dbt from the repository root; on failure show dbt's own output."""
+    result = subprocess.run(
+        [DBT, *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        pytest.fail(f"dbt {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Build staging and intermediate twice: after the first files, then after l9 lands.
+
+    Returns the first run's warehouse copy and the second run's warehouse.
+    """
+    tmp = tmp_path_factory.mktemp("dbt_staging")
+    path = tmp / "warehouse.duckdb"
+    env = {
+        **os.environ,
+        "SKILLGAP_WAREHOUSE": str(path),
+        "DBT_PROFILES_DIR": str(REPO_ROOT / "dbt_project"),
+        "DBT_TARGET_PATH": str(tmp / "target"),
+        "DBT_LOG_PATH": str(tmp / "logs"),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+    with duckdb.connect(str(path)) as con:
+        create_raw_tables(con)
+        land_files(con, FIRST_RUN_FILES)
+    run_dbt(env, "parse")
+    # Cautious: skip tests that also read layers outside the selection (marts, irt).
+    selection = [
+        "--select",
+        "resource_type:seed",
+        "+staging",
+        "+intermediate",
+        "--indirect-selection",
+        "cautious",
+    ]
+    run_dbt(env, "build", *selection)
+    first = tmp / "first_run.duckdb"
+    shutil.copyfile(path, first)
+    with duckdb.connect(str(path)) as con:
+        land_files(con, SECOND_RUN_FILES)
+    # The first build ran every data and unit test; the second only needs the rebuilt tables
+    # (the accounting invariant is asserted below), which keeps the module near 30 s.
+    run_dbt(env, "run", *selection)
+    return {"first": first, "second": path}
+
+
+def query(path: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def reasons(path: Path, entity: str, key: str) -> dict[str, list[str]]:
+    rows = query(
+        path,
+        f"select {key}, reject_reason from staging.stg_{entity}_rejected "
+        "order by load_id, row_number",
+    )
+    found: dict[str, list[str]] = {}
+    for key_value, reason in rows:
+        found.setdefault(key_value, []).append(reason)
+    return found
+
+
+def test_each_fault_is_rejected_with_its_first_reason(warehouse):
+    first = warehouse["first"]
+    assert reasons(first, "companies", "company_id") == {
+        "": ["missing_key"],
+        "c3": ["missing_value"],
+        "c4": ["invalid_country"],
+        "c5": ["invalid_value"],
+        "c6": ["invalid_value"],
+        "c7": ["bad_timestamp"],
+        "c8": ["future_timestamp"],
+        "c9": ["invalid_value"],
+    }
+    assert reasons(first, "learners", "learner_id") == {
+        "l3": ["unknown_company"],
+        "l4": ["missing_key"],
+    }
+    assert reasons(first, "courses", "coalesce(course_id, 'NULL')") == {
+        "k3": ["invalid_value"],
+        "": ["missing_key"],
+    }
+    assert reasons(first, "course_skills", "course_id || '/' || skill_id") == {
+        "k1/python": ["invalid_value"],
+        "k1/nope": ["unknown_skill"],
+        "k9/sql": ["unknown_course"],
+        "k1/": ["missing_key"],
+    }
+    assert reasons(first, "items", "item_id") == {
+        "i4": ["invalid_value"],
+        "i5": ["invalid_value"],
+        "i6": ["missing_value"],
+        "i7": ["unknown_course"],
+        "i8": ["invalid_value"],
+        "i9": ["unknown_skill"],
+    }
+    assert reasons(first, "attempts", "attempt_id") == {
+        "a2": ["conflicting_duplicate"],
+        "a6": ["score_out_of_range"],
+        "a7": ["unknown_item"],
+        "a8": ["unknown_learner"],
+        "a9": ["bad_timestamp"],
+        "a10": ["future_timestamp"],
+        "a11": ["missing_value"],
+        "": ["missing_key"],
+        "a12": ["invalid_value"],
+        "a13": ["missing_key"],
+        "a14": ["future_timestamp"],
+        "a17": ["invalid_value"],
+    }
+    assert reasons(first, "enrollments", "learner_id || '/' || course_id") == {
+        "l9/k1": ["unknown_learner"],
+        "l1/k404": ["unknown_course"],
+        "l2/k1": ["missing_value"],
+        "l2/k4": ["bad_timestamp"],
+        "l1/k2": ["invalid_value"],
+    }
+    assert reasons(first, "skills", "skill_id") == {"x": ["missing_value"], "y": ["unknown_skill"]}
+
+
+def test_rejected_rows_keep_landed_text_and_lineage(warehouse):
+    rows = query(
+        warehouse["first"],
+        "select score, source_file, load_id, row_number from staging.stg_attempts_rejected "
+        "where attempt_id = 'a12'",
+    )
+    assert rows == [("x", "attempts/attempts_7.csv", 7, 15)]
+
+
+def test_every_landed_row_is_accounted_for_once(warehouse):
+    for path in warehouse.values():
+        rows = query(
+            path,
+            "select entity, n_landed, n_cleaned + n_superseded + n_rejected + n_exact_duplicates "
+            "from staging.stg_row_accounting",
+        )
+        assert len(rows) == 8
+        for entity, n_landed, n_accounted in rows:
+            assert n_landed == n_accounted, entity
+    companies = query(
+        warehouse["first"],
+        "select n_landed, n_cleaned, n_superseded, n_rejected, n_exact_duplicates "
+        "from staging.stg_row_accounting where entity = 'companies'",
+    )
+    assert companies == [(13, 3, 1, 8, 1)]
+    attempts = query(
+        warehouse["first"],
+        "select n_landed, n_cleaned, n_rejected, n_exact_duplicates "
+        "from staging.stg_row_accounting where entity = 'attempts'",
+    )
+    assert attempts == [(21, 7, 12, 2)]
+
+
+def test_timestamps_with_an_offset_are_converted_to_utc(warehouse):
+    rows = dict(
+        query(warehouse["first"], "select learner_id, updated_at from staging.stg_learners")
+    )
+    assert rows["l1"] == dt.datetime(2026, 6, 1, 8, 0)  # +02:00
+    assert rows["l2"] == dt.datetime(2026, 6, 1, 10, 0)  # no offset: already UTC
+    assert rows["l5"] == dt.datetime(2026, 6, 1, 10, 0)  # lower-case z
+    assert rows["l6"] == dt.datetime(2026, 6, 1, 15, 30)  # -05:30
+    column_type = query(
+        warehouse["first"],
+        "select data_type from information_schema.columns where table_schema = 'staging' "
+        "and table_name = 'stg_learners' and column_name = 'updated_at'",
+    )
+    assert column_type == [("TIMESTAMP",)]
+
+
+def test_attempt_duplicates_keep_the_copy_loaded_first(warehouse):
+    rows = query(
+        warehouse["first"],
+        "select attempt_id, submitted_at, score, load_id, attempt_number from staging.stg_attempts "
+        "where attempt_id in ('a1', 'a2', 'a16') order by attempt_id",
+    )
+    assert rows == [
+        ("a1", dt.datetime(2026, 6, 1, 8, 0), 1.0, 7, 1),
+        ("a16", dt.datetime(2026, 6, 4, 0, 0), 1.0, 8, 3),
+        ("a2", dt.datetime(2026, 6, 2, 10, 0), 0.0, 7, 2),
+    ]
+
+
+def test_dimension_upserts_keep_the_last_loaded_valid_version(warehouse):
+    first = warehouse["first"]
+    companies = query(
+        first,
+        "select company_id, country, employee_count, size_band, load_id "
+        "from staging.stg_companies order by company_id",
+    )
+    assert companies == [
+        ("c1", "DE", 150, "50-249", 2),
+        ("c10", "NA", 5, "1-49", 2),
+        ("c2", "FR", 3000, "1000-4999", 1),
+    ]
+    assert query(first, "select title from staging.stg_courses where course_id = 'k1'") == [
+        ("SQL basics",)
+    ]
+    assert query(first, "select level from staging.stg_courses where course_id = 'k2'") == [
+        ("intermediate",)
+    ]
+    weights = query(
+        first, "select course_id, skill_id, weight from staging.stg_course_skills order by 1, 2"
+    )
+    assert weights == [("k1", "sql", 0.5), ("k1", "statistics", 1.0), ("k2", "python", 1.0)]
+
+
+def test_landed_skills_win_over_the_seed(warehouse):
+    rows = dict(
+        query(
+            warehouse["first"],
+            "select skill_id, skill_name || ' (' || source || ')' from staging.stg_skills",
+        )
+    )
+    assert rows["sql"] == "SQL (landed) (landed)"
+    assert rows["python"] == "Python programming (seed)"
+    assert rows["new_skill"] == "New skill (landed)"
+    assert len(rows) == 16
+
+
+def test_items_default_their_type_and_get_candidate_skills(warehouse):
+    first = warehouse["first"]
+    items = query(first, "select item_id, item_type, skill_id from staging.stg_items order by 1")
+    assert items == [
+        ("i1", "quiz", "sql"),
+        ("i10", "assignment", "sql"),
+        ("i2", "quiz", None),
+        ("i3", "assignment", None),
+    ]
+    candidates = query(
+        first,
+        "select item_id, skill_id, is_given, n_candidates "
+        "from intermediate.int_item_candidate_skills order by 1, 2",
+    )
+    assert candidates == [
+        ("i1", "sql", True, 1),
+        ("i10", "sql", True, 1),
+        ("i2", "sql", False, 2),
+        ("i2", "statistics", False, 2),
+        ("i3", "python", False, 1),
+    ]
+
+
+def test_first_attempt_is_scored_and_responses_are_categorised(warehouse):
+    first = warehouse["first"]
+    scored = query(
+        first,
+        "select attempt_id, n_attempts from intermediate.int_attempts_scored "
+        "where learner_id = 'l1' and item_id = 'i1'",
+    )
+    assert scored == [("a1", 3)]
+    responses = query(
+        first,
+        "select learner_id, item_id, skill_id, company_id, response, n_categories, is_candidate "
+        "from intermediate.int_irt_responses order by 1, 2, 3",
+    )
+    assert responses == [
+        ("l1", "i1", "sql", "c1", 1, 2, False),
+        ("l1", "i10", "sql", "c1", 3, 4, False),  # 3 / 4 -> floor(0.75 * 4) = 3
+        ("l1", "i3", "python", "c1", 2, 4, False),  # 5 / 10 -> 2
+        ("l2", "i10", "sql", "c2", 3, 4, False),  # full marks capped at K - 1
+        ("l2", "i2", "sql", "c2", 0, 2, True),
+        ("l2", "i2", "statistics", "c2", 0, 2, True),
+    ]
+
+
+def test_orphans_are_accepted_once_their_parent_lands(warehouse):
+    second = warehouse["second"]
+    assert query(second, "select learner_id from staging.stg_attempts where attempt_id = 'a8'") == [
+        ("l9",)
+    ]
+    assert "a8" not in reasons(second, "attempts", "attempt_id")
+    assert "l9/k1" not in reasons(second, "enrollments", "learner_id || '/' || course_id")
+    responses = query(
+        second, "select company_id from intermediate.int_irt_responses where learner_id = 'l9'"
+    )
+    assert responses == [("c2",)]
