@@ -1,0 +1,250 @@
+"""IRT assets: calibrate every skill and assign items to skills, then score every learner.
+
+Thin wrappers over ``orchestration.irt_runs``: open the warehouse, call it, attach the figures.
+"""
+
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from orchestration.irt_runs import IrtSettings, run_calibration, run_scoring
+from orchestration.resources import Warehouse
+
+UPSTREAM = [
+    dg.AssetKey(["intermediate", "int_irt_responses"]),
+    dg.AssetKey(["intermediate", "int_item_candidate_skills"]),
+]
+ITEM_PARAMETERS = dg.AssetKey(["irt", "item_parameters"])
+CALIBRATION_RUNS = dg.AssetKey(["irt", "calibration_runs"])
+ASSIGNMENTS = dg.AssetKey(["irt", "item_skill_assignments"])
+ABILITIES = dg.AssetKey(["irt", "learner_abilities"])
+HISTORY = dg.AssetKey(["irt", "learner_ability_history"])
+
+# Items flagged beyond this share of a skill's items fail the check: the skill's scale rests
+# on too few well-behaved items.
+MAX_FLAGGED_SHARE = 0.2
+# Below this share of reportable learners, a skill's benchmarks show mostly suppressed rows.
+MIN_REPORTABLE_SHARE = 0.5
+
+
+class IrtConfig(dg.Config):
+    """Run options of the IRT stage (Launchpad or run config)."""
+
+    full_recalibration: bool = False
+    min_item_responses: int = 30
+    min_assignment_responses: int = 50
+    min_items_reportable: int = 5
+    max_se_reportable: float = 0.75
+
+    def settings(self) -> IrtSettings:
+        return IrtSettings(
+            full_recalibration=self.full_recalibration,
+            min_item_responses=self.min_item_responses,
+            min_assignment_responses=self.min_assignment_responses,
+        )
+
+
+def skills_table(rows: list[dict], columns: list[str]) -> dg.MetadataValue:
+    """A markdown table of per-skill figures for the Dagster UI."""
+
+    def cell(value) -> str:
+        return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(row.get(c)) for c in columns) + " |" for row in rows]
+    return dg.MetadataValue.md("\n".join(lines))
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            ITEM_PARAMETERS,
+            deps=UPSTREAM,
+            description="Item slopes, difficulties and thresholds per skill, on the "
+            "scale fixed by the first calibration; flags for items to review.",
+        ),
+        dg.AssetSpec(
+            CALIBRATION_RUNS,
+            deps=UPSTREAM,
+            description="One row per skill and run: sizes, EM iterations, convergence, "
+            "log-likelihood, latent moments, marginal reliability, seconds.",
+        ),
+        dg.AssetSpec(
+            ASSIGNMENTS,
+            deps=UPSTREAM,
+            description="Which skill each item assesses, how that was decided, and the "
+            "evidence for items assigned by data.",
+        ),
+    ],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "calibration_converged",
+            asset=CALIBRATION_RUNS,
+            blocking=False,
+            description="Every skill's EM converged.",
+        ),
+        dg.AssetCheckSpec(
+            "parameters_finite_and_plausible",
+            asset=ITEM_PARAMETERS,
+            description="No non-finite or absurd slope or difficulty.",
+        ),
+        dg.AssetCheckSpec(
+            "flagged_items",
+            asset=ITEM_PARAMETERS,
+            blocking=False,
+            description="Items flagged for too few responses, negative or low "
+            "discrimination, or misfit; fails above "
+            f"{MAX_FLAGGED_SHARE:.0%} of a skill's items.",
+        ),
+    ],
+    group_name="irt",
+    pool="duckdb",
+    name="irt_calibration",
+    compute_kind="python",
+)
+def irt_calibration(context: dg.AssetExecutionContext, config: IrtConfig, warehouse: Warehouse):
+    """Calibrate each skill (2PL for quizzes, graded response for assignments)."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    with warehouse.connect() as con:
+        summary = run_calibration(con, context.run_id, now, config.settings())
+        absurd = con.execute(
+            "select skill_id, item_id, slope, difficulty from irt.item_parameters "
+            "where slope is not null and (not isfinite(slope) or not isfinite(difficulty) "
+            "or abs(slope) > 10 or abs(difficulty) > 8)"
+        ).fetchall()
+        flag_shares = con.execute(
+            "select skill_id, avg((flag is not null)::int) from irt.item_parameters "
+            "group by skill_id having avg((flag is not null)::int) > ?",
+            [MAX_FLAGGED_SHARE],
+        ).fetchall()
+    for run in summary.runs:
+        context.log.info(
+            f"{run['skill_id']}: {run['run_type']}, {run['n_items']} items "
+            f"({run['n_new_items']} new), {run['n_responses']} responses, "
+            f"{run['iterations']} iterations, {run['seconds']:.1f} s"
+        )
+    not_converged = [r["skill_id"] for r in summary.runs if not r["converged"]]
+    table = skills_table(
+        summary.runs,
+        [
+            "skill_id",
+            "run_type",
+            "n_learners",
+            "n_items",
+            "n_new_items",
+            "n_responses",
+            "iterations",
+            "converged",
+            "marginal_reliability",
+            "seconds",
+        ],
+    )
+    yield dg.MaterializeResult(
+        asset_key=CALIBRATION_RUNS,
+        metadata={
+            "skills": len(summary.runs),
+            "per_skill": table,
+            "responses": sum(r["n_responses"] for r in summary.runs),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key=ITEM_PARAMETERS,
+        metadata={
+            "items": sum(r["n_items"] for r in summary.runs),
+            "flagged_items": len(summary.flagged),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key=ASSIGNMENTS,
+        metadata={f"items_{method}": n for method, n in summary.assignments.items()},
+    )
+    yield dg.AssetCheckResult(
+        check_name="calibration_converged",
+        asset_key=CALIBRATION_RUNS,
+        passed=not not_converged,
+        metadata={"not_converged": not_converged},
+    )
+    yield dg.AssetCheckResult(
+        check_name="parameters_finite_and_plausible",
+        asset_key=ITEM_PARAMETERS,
+        passed=not absurd,
+        metadata={"items": [f"{s}/{i}" for s, i, _, _ in absurd]},
+    )
+    yield dg.AssetCheckResult(
+        check_name="flagged_items",
+        asset_key=ITEM_PARAMETERS,
+        passed=not flag_shares,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "flagged": dg.MetadataValue.md(
+                "\n".join(f"- {s} / {i}: {f}" for s, i, f in summary.flagged) or "none"
+            ),
+            "skills_over_share": [s for s, _ in flag_shares],
+        },
+    )
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            ABILITIES,
+            deps=[ITEM_PARAMETERS, ASSIGNMENTS, *UPSTREAM],
+            description="Each learner's current ability per skill: EAP theta and its "
+            "standard error on the skill's stable scale.",
+        ),
+        dg.AssetSpec(
+            HISTORY,
+            deps=[ITEM_PARAMETERS, ASSIGNMENTS, *UPSTREAM],
+            description="Learners' ability as of each run and as of each gain period's "
+            "start, for gains over time.",
+        ),
+    ],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "reportable_share",
+            asset=ABILITIES,
+            blocking=False,
+            description="Share of learners per skill with enough evidence to "
+            f"report; warns below {MIN_REPORTABLE_SHARE:.0%}.",
+        ),
+    ],
+    group_name="irt",
+    pool="duckdb",
+    name="irt_scoring",
+    compute_kind="python",
+)
+def irt_scoring(context: dg.AssetExecutionContext, config: IrtConfig, warehouse: Warehouse):
+    """Score learners with new responses (EAP); others keep their theta exactly."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    with warehouse.connect() as con:
+        summary = run_scoring(con, context.run_id, now, config.settings())
+        shares = con.execute(
+            "select skill_id, count(*) as learners, "
+            "avg((n_items >= ? and theta_se <= ?)::int) as reportable_share "
+            "from irt.learner_abilities group by skill_id order by skill_id",
+            [config.min_items_reportable, config.max_se_reportable],
+        ).fetchall()
+        history_rows = con.execute("select count(*) from irt.learner_ability_history").fetchone()
+    low = [s for s, _, share in shares if share < MIN_REPORTABLE_SHARE]
+    rows = [{"skill_id": s, "learners": n, "reportable_share": share} for s, n, share in shares]
+    rescored = {r["skill_id"]: r["rescored"] for r in summary.per_skill}
+    for row in rows:
+        row["rescored"] = rescored.get(row["skill_id"], 0)
+    yield dg.MaterializeResult(
+        asset_key=ABILITIES,
+        metadata={
+            "learner_skills": sum(n for _, n, _ in shares),
+            "rescored": sum(rescored.values()),
+            "per_skill": skills_table(
+                rows, ["skill_id", "learners", "rescored", "reportable_share"]
+            ),
+        },
+    )
+    yield dg.MaterializeResult(asset_key=HISTORY, metadata={"rows": history_rows[0]})
+    yield dg.AssetCheckResult(
+        check_name="reportable_share",
+        asset_key=ABILITIES,
+        passed=not low,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"skills_below": low, "shares": {s: round(share, 3) for s, _, share in shares}},
+    )

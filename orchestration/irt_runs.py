@@ -1,0 +1,763 @@
+"""IRT in the warehouse: calibrate every skill, assign items to skills, score every learner.
+
+Reads ``intermediate.int_irt_responses`` and writes the ``irt.*`` tables described in
+docs/interfaces.md. The mathematics is in ``irt_models``; this module decides what to fit with
+what, and keeps the scale stable between runs:
+
+- The first calibration of a skill defines its scale (latent N(0, 1)).
+- Later runs hold the parameters of items already calibrated fixed (fixed-item calibration)
+  and calibrate only new items onto that scale. With no new item, nothing is refitted.
+- ``full_recalibration`` refits every item freely and links the result back to the old scale
+  (Stocking-Lord on the common items), so scores stay comparable over time.
+- Learners are scored by EAP with the N(0, 1) prior of the base scale. Only learners whose
+  responses on a skill changed since they were last scored are re-scored, so a learner without
+  new attempts keeps exactly the same theta (after a full recalibration everyone is re-scored).
+
+Pure library over a DuckDB connection: no Dagster import; the assets in
+``orchestration/assets/irt.py`` call it and attach the figures it returns as metadata.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import duckdb
+import numpy as np
+
+import irt_models
+from irt_models.skill_assignment import assign_skill
+
+RESPONSES = "intermediate.int_irt_responses"
+
+IRT_DDL = [
+    "create schema if not exists irt",
+    """create table if not exists irt.item_parameters (
+        skill_id varchar not null, item_id varchar not null, model varchar not null,
+        slope double, difficulty double, thresholds double[], categories integer[],
+        slope_se double, difficulty_se double, n_responses bigint, n_categories integer,
+        infit double, outfit double, flag varchar, anchored boolean not null,
+        run_id varchar not null, calibrated_at timestamp not null,
+        primary key (skill_id, item_id))""",
+    """create table if not exists irt.calibration_runs (
+        run_id varchar not null, skill_id varchar not null, run_type varchar not null,
+        n_learners bigint, n_items integer, n_new_items integer, n_responses bigint,
+        iterations integer, converged boolean, loglik double, latent_mean double,
+        latent_var double, marginal_reliability double, seconds double,
+        started_at timestamp not null)""",
+    """create table if not exists irt.item_skill_assignments (
+        item_id varchar primary key, course_id varchar, skill_id varchar, method varchar not null,
+        n_candidates integer, n_responses bigint, confidence double, evidence varchar,
+        run_id varchar not null)""",
+    """create table if not exists irt.learner_abilities (
+        learner_id varchar not null, skill_id varchar not null, company_id varchar,
+        theta double not null, theta_se double not null, n_items integer not null,
+        n_responses bigint not null, last_response_at timestamp, scored_at timestamp not null,
+        run_id varchar not null, primary key (learner_id, skill_id))""",
+    """create table if not exists irt.learner_ability_history (
+        learner_id varchar not null, skill_id varchar not null, as_of timestamp not null,
+        theta double not null, theta_se double not null, n_items integer not null,
+        run_id varchar not null, scored_at timestamp not null,
+        primary key (learner_id, skill_id, as_of))""",
+]
+
+# Items whose parameters are not used to score learners: not fitted, or behaving like a
+# miskeyed question. They stay listed in irt.item_parameters with their flag.
+UNSCORED_FLAGS = ("too_few_responses", "single_category", "negative_discrimination")
+
+
+@dataclass(frozen=True)
+class IrtSettings:
+    """Choices of the IRT stage; every field is also a Dagster run-config option."""
+
+    full_recalibration: bool = False
+    quadrature: int = 61
+    tol: float = 1e-4
+    max_iter: int = 500
+    # An item needs this many responses to be calibrated, and to be assigned a skill by data.
+    min_item_responses: int = 30
+    min_assignment_responses: int = 50
+    # Skills calibrated at once; numpy releases the GIL in the heavy parts.
+    workers: int = 2
+    # Days before the data's latest response at which as-of abilities are kept for gains.
+    gain_periods: tuple[int, ...] = (30, 90)
+
+
+@dataclass
+class CalibrationSummary:
+    """What one calibration run did, per skill (the rows of irt.calibration_runs)."""
+
+    runs: list[dict] = field(default_factory=list)
+    assignments: dict[str, int] = field(default_factory=dict)
+    flagged: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+@dataclass
+class ScoringSummary:
+    per_skill: list[dict] = field(default_factory=list)
+
+
+def ensure_irt_schema(con: duckdb.DuckDBPyConnection) -> None:
+    for statement in IRT_DDL:
+        con.execute(statement)
+
+
+# -- reading ------------------------------------------------------------------------------
+
+
+# Responses on items whose skill is settled: given, the course's only skill, or assigned by data.
+ASSIGNED_RESPONSES = f"""
+    select
+        responses.skill_id,
+        responses.learner_id,
+        responses.item_id,
+        responses.company_id,
+        responses.response,
+        responses.n_categories,
+        responses.submitted_at
+    from {RESPONSES} as responses
+    left join irt.item_skill_assignments as assignments
+        on assignments.item_id = responses.item_id
+    where not responses.is_candidate
+        or (assignments.method = 'data' and assignments.skill_id = responses.skill_id)
+"""
+
+
+@dataclass(frozen=True)
+class SkillResponses:
+    """One skill's responses as arrays, ready for irt_models."""
+
+    learners: np.ndarray
+    items: np.ndarray
+    responses: np.ndarray
+    n_categories: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return len(self.responses)
+
+
+def fetch_responses(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> SkillResponses:
+    data = con.execute(sql, params).fetchnumpy()
+    return SkillResponses(
+        learners=np.asarray(data["learner_id"]),
+        items=np.asarray(data["item_id"]),
+        responses=np.asarray(data["response"], dtype=np.int64),
+        n_categories=np.asarray(data["n_categories"], dtype=np.int64),
+    )
+
+
+def skill_responses(
+    con: duckdb.DuckDBPyConnection, skill_id: str, extra_items: Iterable[str] = ()
+) -> SkillResponses:
+    """Settled responses of a skill, plus candidate responses of ``extra_items`` for it."""
+    extra = list(extra_items)
+    sql = (
+        "select learner_id, item_id, response, n_categories "
+        f"from ({ASSIGNED_RESPONSES}) where skill_id = ?"
+    )
+    params: list = [skill_id]
+    if extra:
+        sql += (
+            f" union all select learner_id, item_id, response, n_categories from {RESPONSES} "
+            "where skill_id = ? and is_candidate and list_contains(?, item_id)"
+        )
+        params += [skill_id, extra]
+    return fetch_responses(con, sql, params)
+
+
+def stored_calibration(
+    con: duckdb.DuckDBPyConnection, skill_id: str, scoring_only: bool = False
+) -> irt_models.Calibration | None:
+    """The skill's stored, positively discriminating items as a Calibration on the base scale.
+
+    These are the anchors of a fixed-item calibration; with ``scoring_only`` also items flagged
+    as unfit for scoring are left out. Items with a negative slope are never anchors: they are
+    refitted with the new items (and stay flagged, and unscored, while they misbehave).
+    """
+    where = "skill_id = ? and slope > 0"
+    params: list = [skill_id]
+    if scoring_only:
+        where += " and (flag is null or not list_contains(?, flag))"
+        params.append(list(UNSCORED_FLAGS))
+    rows = con.execute(
+        "select item_id, model, slope, coalesce(thresholds, [difficulty]), n_responses, flag "
+        f"from irt.item_parameters where {where} order by item_id",
+        params,
+    ).fetchall()
+    if not rows:
+        return None
+    items, models, slopes, thresholds, n_responses, flags = zip(*rows, strict=True)
+    return irt_models.Calibration.from_parameters(
+        np.array(items, dtype=object),
+        list(models),
+        np.array(slopes),
+        [np.array(t) for t in thresholds],
+        n_responses=np.array(n_responses),
+        flag=list(flags),
+    )
+
+
+def stored_items(con: duckdb.DuckDBPyConnection, skill_id: str) -> set[str]:
+    """Items of the skill calibrated in an earlier run (whatever their flag)."""
+    return {
+        r[0]
+        for r in con.execute(
+            "select item_id from irt.item_parameters where skill_id = ? and slope is not null",
+            [skill_id],
+        ).fetchall()
+    }
+
+
+def stored_categories(con: duckdb.DuckDBPyConnection, skill_id: str) -> dict[str, list[int]]:
+    """Response value of each model category, for items whose unobserved categories collapsed."""
+    rows = con.execute(
+        "select item_id, categories from irt.item_parameters where skill_id = ? "
+        "and categories <> range(n_categories)",
+        [skill_id],
+    ).fetchall()
+    return {item: list(cats) for item, cats in rows}
+
+
+def remap_categories(data: SkillResponses, categories: dict[str, list[int]]) -> np.ndarray:
+    """Responses mapped to model categories: the highest category whose value <= response.
+
+    Needed for graded items calibrated with an unobserved category collapsed away.
+    """
+    responses = data.responses.copy()
+    for item, values in categories.items():
+        if values == list(range(len(values))):
+            continue
+        mask = data.items == item
+        responses[mask] = np.searchsorted(np.asarray(values), responses[mask], side="right") - 1
+    return responses
+
+
+# -- calibration --------------------------------------------------------------------------
+
+
+def _calibrate(
+    data: SkillResponses,
+    settings: IrtSettings,
+    fixed: irt_models.Calibration | None,
+    responses: np.ndarray | None = None,
+) -> irt_models.Calibration:
+    item_ncat = {}
+    for item, k in zip(data.items.tolist(), data.n_categories.tolist(), strict=True):
+        item_ncat[item] = max(k, item_ncat.get(item, 0))
+    if fixed is not None:
+        # Anchors keep the categories they were calibrated with (collapsed ones stay merged).
+        for i, item in enumerate(fixed.items.tolist()):
+            item_ncat[item] = int(fixed.n_categories[i])
+    return irt_models.calibrate(
+        data.learners,
+        data.items,
+        data.responses if responses is None else responses,
+        model="mixed",
+        n_categories=item_ncat,
+        fixed_items=fixed,
+        quadrature=settings.quadrature,
+        tol=settings.tol,
+        max_iter=settings.max_iter,
+        min_responses=settings.min_item_responses,
+    )
+
+
+def calibrate_skill(
+    con: duckdb.DuckDBPyConnection,
+    skill_id: str,
+    settings: IrtSettings,
+    extra_items: Iterable[str] = (),
+) -> tuple[irt_models.Calibration | None, dict, SkillResponses]:
+    """Calibrate one skill on its stored scale; returns (calibration, run row, responses)."""
+    started = time.perf_counter()
+    data = skill_responses(con, skill_id, extra_items)
+    stored = stored_calibration(con, skill_id)
+    # New items: not calibrated before and now with enough responses to be. Items still short
+    # of responses do not trigger a refit on every daily run.
+    items, counts = np.unique(data.items, return_counts=True)
+    ready = set(items[counts >= settings.min_item_responses].tolist())
+    new_items = ready - stored_items(con, skill_id)
+    if stored is None:
+        run_type = "initial"
+        cal = _calibrate(data, settings, None)
+    elif settings.full_recalibration:
+        run_type = "full_recalibration"
+        free = _calibrate(data, settings, None)
+        transform = irt_models.link(free, stored, method="stocking-lord")
+        cal = transform.apply(free)
+    elif new_items:
+        run_type = "anchored"
+        cal = _calibrate(
+            data, settings, stored, remap_categories(data, stored_categories(con, skill_id))
+        )
+    else:
+        run_type = "anchored"
+        cal = None  # nothing new: every parameter stays as stored
+    run = {
+        "skill_id": skill_id,
+        "run_type": run_type,
+        "n_learners": int(len(np.unique(data.learners))) if data.n else 0,
+        "n_items": int(len(np.unique(data.items))) if data.n else 0,
+        "n_new_items": len(new_items) if stored is not None else int(len(np.unique(data.items))),
+        "n_responses": data.n,
+        "iterations": cal.iterations if cal is not None else 0,
+        "converged": bool(cal.converged) if cal is not None else True,
+        "loglik": float(cal.loglik) if cal is not None else None,
+        "latent_mean": float(cal.latent_mean) if cal is not None else None,
+        "latent_var": float(cal.latent_var) if cal is not None else None,
+        "seconds": time.perf_counter() - started,
+    }
+    return cal, run, data
+
+
+def marginal_reliability(theta: np.ndarray, se: np.ndarray) -> float:
+    """EAP marginal reliability: var(theta) / (var(theta) + mean(se^2))."""
+    if len(theta) < 2:
+        return float("nan")
+    signal = float(np.var(theta))
+    return signal / (signal + float(np.mean(se**2)))
+
+
+def scoring_view(cal: irt_models.Calibration) -> irt_models.Calibration:
+    """The items of ``cal`` usable for scoring, on the base N(0, 1) prior."""
+    keep = cal.fitted & ~np.isin(cal.flag.astype(str), UNSCORED_FLAGS)
+    thresholds = [cal.thresholds[i, : cal.n_categories[i] - 1] for i in np.nonzero(keep)[0]]
+    return irt_models.Calibration.from_parameters(
+        cal.items[keep],
+        cal.model[keep],
+        cal.slope[keep],
+        thresholds,
+    )
+
+
+def eap(
+    cal: irt_models.Calibration | None, data: SkillResponses, responses: np.ndarray | None = None
+) -> irt_models.Scores | None:
+    """EAP scores of every learner in ``data`` from the items ``cal`` can score."""
+    if cal is None or data.n == 0:
+        return None
+    responses = data.responses if responses is None else responses
+    known = cal.index(data.items) >= 0
+    if not known.any():
+        return None
+    return irt_models.score(cal, data.learners[known], data.items[known], responses[known])
+
+
+def parameter_rows(
+    skill_id: str,
+    cal: irt_models.Calibration,
+    run_id: str,
+    now: datetime,
+    previous: dict[str, datetime],
+) -> list[tuple]:
+    """Rows of irt.item_parameters; anchored items keep their first calibration time."""
+    rows = []
+    for i, item in enumerate(cal.items.tolist()):
+        k = int(cal.n_categories[i])
+        fitted = bool(np.isfinite(cal.slope[i]))
+        graded = str(cal.model[i]) == "grm"
+
+        def num(value: float) -> float | None:
+            return float(value) if np.isfinite(value) else None
+
+        rows.append(
+            (
+                skill_id,
+                item,
+                str(cal.model[i]),
+                num(cal.slope[i]),
+                num(cal.difficulty[i]),
+                [float(b) for b in cal.thresholds[i, : k - 1]] if fitted and graded else None,
+                [int(c) for c in cal.categories[i, :k]],
+                num(cal.slope_se[i]),
+                num(cal.difficulty_se[i]),
+                int(cal.n_responses[i]),
+                k,
+                num(cal.infit[i]),
+                num(cal.outfit[i]),
+                cal.flag[i],
+                bool(cal.fixed[i]),
+                run_id,
+                previous.get(item, now) if bool(cal.fixed[i]) else now,
+            )
+        )
+    return rows
+
+
+def write_parameters(
+    con: duckdb.DuckDBPyConnection,
+    skill_id: str,
+    cal: irt_models.Calibration,
+    run_id: str,
+    now: datetime,
+) -> None:
+    previous = dict(
+        con.execute(
+            "select item_id, calibrated_at from irt.item_parameters where skill_id = ?", [skill_id]
+        ).fetchall()
+    )
+    rows = parameter_rows(skill_id, cal, run_id, now, previous)
+    con.execute("delete from irt.item_parameters where skill_id = ?", [skill_id])
+    con.executemany(
+        "insert into irt.item_parameters values "
+        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+
+
+def refresh_settled_assignments(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+    """Record items whose skill needs no inference (given, or their course's only skill)."""
+    con.execute(
+        """
+        insert or replace into irt.item_skill_assignments
+        select
+            item_id, course_id, skill_id,
+            case when is_given then 'given' else 'only_course_skill' end,
+            n_candidates, null, 1.0,
+            case when is_given then 'skill_id landed with the item'
+                 else 'the course teaches only this skill' end,
+            ?
+        from intermediate.int_item_candidate_skills
+        where is_given or n_candidates = 1
+        """,
+        [run_id],
+    )
+
+
+def undecided_items(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, list[str]]]:
+    """(item_id, course_id, candidate skills) of items whose skill is still to be decided."""
+    return con.execute(
+        """
+        select candidates.item_id, any_value(candidates.course_id),
+               list(candidates.skill_id order by candidates.skill_id)
+        from intermediate.int_item_candidate_skills as candidates
+        left join irt.item_skill_assignments as assignments
+            on assignments.item_id = candidates.item_id
+        where not candidates.is_given and candidates.n_candidates > 1
+          and (assignments.method is null or assignments.method = 'unassigned')
+        group by candidates.item_id
+        order by candidates.item_id
+        """
+    ).fetchall()
+
+
+def assign_undecided(
+    con: duckdb.DuckDBPyConnection,
+    abilities: dict[str, dict[str, float]],
+    settings: IrtSettings,
+    run_id: str,
+) -> dict[str, list[str]]:
+    """Assign undecided items by data; returns the newly assigned items per skill.
+
+    ``abilities[skill][learner]`` is the EAP estimate from items of settled skill; a learner
+    without one carries the prior mean 0.
+    """
+    newly: dict[str, list[str]] = {}
+    for item_id, course_id, candidates in undecided_items(con):
+        rows = con.execute(
+            f"select learner_id, any_value(response), any_value(n_categories) from {RESPONSES} "
+            "where item_id = ? group by learner_id order by learner_id",
+            [item_id],
+        ).fetchall()
+        learners = [r[0] for r in rows]
+        responses = np.array([r[1] for r in rows], dtype=float)
+        n_categories = int(max((r[2] for r in rows), default=2))
+        x = np.array(
+            [
+                [abilities.get(skill, {}).get(learner, 0.0) for skill in candidates]
+                for learner in learners
+            ],
+            dtype=float,
+        ).reshape(len(learners), len(candidates))
+        result = assign_skill(
+            responses, x, n_categories=n_categories, min_responses=settings.min_assignment_responses
+        )
+        if result.best is None:
+            skill, method, confidence = None, "unassigned", None
+            evidence = (
+                f"{result.n_responses} responses, fewer than "
+                f"{settings.min_assignment_responses} needed"
+                if result.reason == "too_few_responses"
+                else "no candidate skill's ability predicts the item (slopes <= 0)"
+            )
+        else:
+            skill, method, confidence = candidates[result.best], "data", result.confidence
+            newly.setdefault(skill, []).append(item_id)
+            evidence = "; ".join(
+                f"{c}: loglik {ll:.1f}, slope {a:.2f}"
+                for c, ll, a in zip(candidates, result.loglik, result.slope, strict=True)
+            )
+        con.execute(
+            "insert or replace into irt.item_skill_assignments values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                item_id,
+                course_id,
+                skill,
+                method,
+                len(candidates),
+                result.n_responses,
+                confidence,
+                evidence,
+                run_id,
+            ],
+        )
+    return newly
+
+
+def skills_with_responses(con: duckdb.DuckDBPyConnection) -> list[str]:
+    return [
+        r[0]
+        for r in con.execute(
+            f"select distinct skill_id from {RESPONSES} order by skill_id"
+        ).fetchall()
+    ]
+
+
+def run_calibration(
+    con: duckdb.DuckDBPyConnection, run_id: str, now: datetime, settings: IrtSettings
+) -> CalibrationSummary:
+    """Calibrate every skill, assign undecided items to skills, calibrate those onto the scale.
+
+    1. per skill, items of settled skill (and items assigned by data in earlier runs), on the
+       stored scale (initial, anchored or full recalibration);
+    2. undecided items (no skill_id, several course skills) assigned by data, using the EAP
+       abilities from step 1;
+    3. per skill with newly assigned items, a fixed-item calibration that adds them.
+    """
+    ensure_irt_schema(con)
+    refresh_settled_assignments(con, run_id)
+    skills = skills_with_responses(con)
+    summary = CalibrationSummary()
+    abilities: dict[str, dict[str, float]] = {}
+    runs: dict[str, dict] = {}
+
+    # Step 1 fits skills in parallel threads: each reads its own cursor, and the heavy numpy
+    # work releases the GIL. Writes happen afterwards, in this thread.
+    def fit(skill_id: str):
+        return calibrate_skill(con.cursor(), skill_id, settings)
+
+    with ThreadPoolExecutor(max_workers=max(1, settings.workers)) as pool:
+        fitted = list(pool.map(fit, skills))
+    for skill_id, (cal, run, data) in zip(skills, fitted, strict=True):
+        if cal is not None:
+            write_parameters(con, skill_id, cal, run_id, now)
+        scoring = stored_calibration(con, skill_id, scoring_only=True)
+        scores = eap(scoring, data, remap_categories(data, stored_categories(con, skill_id)))
+        if scores is not None:
+            abilities[skill_id] = dict(
+                zip(scores.persons.tolist(), scores.theta.tolist(), strict=True)
+            )
+            run["marginal_reliability"] = marginal_reliability(scores.theta, scores.se)
+        runs[skill_id] = run
+
+    newly = assign_undecided(con, abilities, settings, run_id)
+    anchored_only = IrtSettings(**{**settings.__dict__, "full_recalibration": False})
+    for skill_id, items in newly.items():
+        cal, added, _ = calibrate_skill(con, skill_id, anchored_only, extra_items=items)
+        if cal is None:
+            continue
+        write_parameters(con, skill_id, cal, run_id, now)
+        first = runs[skill_id]
+        runs[skill_id] = {
+            **added,
+            "run_type": first["run_type"],
+            "n_new_items": first["n_new_items"] + added["n_new_items"],
+            "iterations": first["iterations"] + added["iterations"],
+            "converged": first["converged"] and added["converged"],
+            "seconds": first["seconds"] + added["seconds"],
+            "marginal_reliability": first.get("marginal_reliability"),
+        }
+
+    for skill_id in skills:
+        run = runs[skill_id]
+        con.execute(
+            "insert into irt.calibration_runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                run_id,
+                skill_id,
+                run["run_type"],
+                run["n_learners"],
+                run["n_items"],
+                run["n_new_items"],
+                run["n_responses"],
+                run["iterations"],
+                run["converged"],
+                run["loglik"],
+                run["latent_mean"],
+                run["latent_var"],
+                run.get("marginal_reliability"),
+                run["seconds"],
+                now,
+            ],
+        )
+        summary.runs.append({"run_id": run_id, **run})
+    summary.assignments = dict(
+        con.execute(
+            "select method, count(*) from irt.item_skill_assignments group by method"
+        ).fetchall()
+    )
+    summary.flagged = con.execute(
+        "select skill_id, item_id, flag from irt.item_parameters where flag is not null "
+        "order by skill_id, item_id"
+    ).fetchall()
+    return summary
+
+
+# -- scoring ------------------------------------------------------------------------------
+
+
+def data_reference_time(con: duckdb.DuckDBPyConnection) -> datetime | None:
+    """The latest response in the warehouse: 'now' for gains, so backfilled data works."""
+    return con.execute(f"select max(submitted_at) from {RESPONSES}").fetchone()[0]
+
+
+def changed_learners_sql(rescore_all: bool) -> str:
+    """Responses of the learners to (re)score on one skill, with their response signature.
+
+    A learner's signature on a skill is (responses, latest submitted_at); a learner whose
+    signature equals the stored one has no new response and keeps the stored theta exactly.
+    """
+    changed = (
+        "true"
+        if rescore_all
+        else (
+            "stored.learner_id is null or stored.n_responses <> signature.n_responses "
+            "or stored.last_response_at is distinct from signature.last_response_at"
+        )
+    )
+    return f"""
+        with skill_responses as (
+            select * from ({ASSIGNED_RESPONSES}) where skill_id = $skill
+        ),
+        signature as (
+            select learner_id, any_value(company_id) as company_id,
+                   count(*) as n_responses, max(submitted_at) as last_response_at
+            from skill_responses group by learner_id
+        ),
+        changed as (
+            select signature.*
+            from signature
+            left join irt.learner_abilities as stored
+                on stored.learner_id = signature.learner_id and stored.skill_id = $skill
+            where {changed}
+        )
+        select skill_responses.learner_id, skill_responses.item_id, skill_responses.response,
+               skill_responses.n_categories, skill_responses.submitted_at
+        from skill_responses
+        join changed on changed.learner_id = skill_responses.learner_id
+    """
+
+
+def score_skill(
+    con: duckdb.DuckDBPyConnection,
+    skill_id: str,
+    run_id: str,
+    now: datetime,
+    reference: datetime,
+    settings: IrtSettings,
+    rescore_all: bool,
+) -> dict:
+    """Re-score the learners of one skill whose responses changed; write abilities and history."""
+    started = time.perf_counter()
+    cal = stored_calibration(con, skill_id, scoring_only=True)
+    raw = con.execute(changed_learners_sql(rescore_all), {"skill": skill_id}).fetchnumpy()
+    data = SkillResponses(
+        learners=np.asarray(raw["learner_id"]),
+        items=np.asarray(raw["item_id"]),
+        responses=np.asarray(raw["response"], dtype=np.int64),
+        n_categories=np.asarray(raw["n_categories"], dtype=np.int64),
+    )
+    submitted = np.asarray(raw["submitted_at"])
+    responses = remap_categories(data, stored_categories(con, skill_id))
+    current = eap(cal, data, responses)
+    figures = {"skill_id": skill_id, "rescored": 0, "seconds": 0.0}
+    if current is None:
+        return figures
+    scores = {
+        "learner_id": current.persons,
+        "theta": current.theta,
+        "theta_se": current.se,
+        "n_items": current.n_items,
+    }
+    con.register("current_scores", scores)
+    con.execute(
+        f"""
+        insert or replace into irt.learner_abilities
+        select current_scores.learner_id, ?, signature.company_id, current_scores.theta,
+               current_scores.theta_se, current_scores.n_items, signature.n_responses,
+               signature.last_response_at, ?, ?
+        from current_scores
+        join (
+            select learner_id, any_value(company_id) as company_id,
+                   count(*) as n_responses, max(submitted_at) as last_response_at
+            from ({ASSIGNED_RESPONSES}) where skill_id = ? group by learner_id
+        ) as signature on signature.learner_id = current_scores.learner_id
+        """,
+        [skill_id, now, run_id, skill_id],
+    )
+    con.unregister("current_scores")
+    # History: the estimate as of the data's latest response, and as of each gain period's
+    # start from the responses submitted before it (so gains are measurable from day one).
+    as_of_dates = [reference] + [reference - timedelta(days=d) for d in settings.gain_periods]
+    for as_of in as_of_dates:
+        before = submitted <= np.datetime64(as_of)
+        if as_of == reference:
+            snapshot = current
+        else:
+            snapshot = eap(
+                cal,
+                SkillResponses(
+                    data.learners[before],
+                    data.items[before],
+                    data.responses[before],
+                    data.n_categories[before],
+                ),
+                responses[before],
+            )
+        if snapshot is None:
+            continue
+        con.register(
+            "snapshot",
+            {
+                "learner_id": snapshot.persons,
+                "theta": snapshot.theta,
+                "theta_se": snapshot.se,
+                "n_items": snapshot.n_items,
+            },
+        )
+        con.execute(
+            "insert or replace into irt.learner_ability_history "
+            "select learner_id, ?, ?, theta, theta_se, n_items, ?, ? from snapshot",
+            [skill_id, as_of, run_id, now],
+        )
+        con.unregister("snapshot")
+    figures.update(rescored=len(current.persons), seconds=time.perf_counter() - started)
+    return figures
+
+
+def run_scoring(
+    con: duckdb.DuckDBPyConnection, run_id: str, now: datetime, settings: IrtSettings
+) -> ScoringSummary:
+    """Score every learner whose responses changed, on every calibrated skill."""
+    ensure_irt_schema(con)
+    reference = data_reference_time(con)
+    summary = ScoringSummary()
+    if reference is None:
+        return summary
+    recalibrated = {
+        r[0]
+        for r in con.execute(
+            "select skill_id from irt.calibration_runs where run_id = ? "
+            "and run_type = 'full_recalibration'",
+            [run_id],
+        ).fetchall()
+    }
+    for skill_id in skills_with_responses(con):
+        summary.per_skill.append(
+            score_skill(con, skill_id, run_id, now, reference, settings, skill_id in recalibrated)
+        )
+    return summary
