@@ -10,9 +10,16 @@ from dagster_dbt import DbtCliResource
 
 from orchestration.assets.dbt import dbt_marts, dbt_staging
 from orchestration.assets.ingest import ingest_landing_files
+from orchestration.assets.irt import irt_calibration, irt_scoring
+from orchestration.assets.publish import (
+    freshness_sensor,
+    serving_freshness_checks,
+    serving_marts,
+)
 from orchestration.dbt_project import DBT_PROJECT
 from orchestration.jobs import daily_refresh, daily_refresh_schedule
 from orchestration.resources import Landing, Serving, Warehouse
+from orchestration.sensors import new_landing_files_sensor
 
 DBT_PROJECT.prepare_if_dev()
 
@@ -20,9 +27,18 @@ DBT_PROJECT.prepare_if_dev()
 DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
 
 defs = dg.Definitions(
-    assets=[ingest_landing_files, dbt_staging, dbt_marts],
+    assets=[
+        ingest_landing_files,
+        dbt_staging,
+        irt_calibration,
+        irt_scoring,
+        dbt_marts,
+        serving_marts,
+    ],
+    asset_checks=[*serving_freshness_checks],
     jobs=[daily_refresh],
     schedules=[daily_refresh_schedule],
+    sensors=[new_landing_files_sensor, freshness_sensor],
     resources={
         "warehouse": Warehouse(),
         "landing": Landing(),

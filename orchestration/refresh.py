@@ -113,7 +113,12 @@ def main(argv: list[str] | None = None) -> int:
 
     job = defs.get_job_def("daily_refresh")
     with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(instance=instance, raise_on_error=False)
+        result = job.execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+            # The step-by-step DEBUG events belong in the UI; the terminal gets INFO and up.
+            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+        )
     seconds = time.perf_counter() - started
 
     print()

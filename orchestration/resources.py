@@ -28,8 +28,10 @@ class Warehouse(dg.ConfigurableResource):
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         path = self.resolved_path()
         path.parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(path), read_only=read_only, config={"TimeZone": "UTC"})
+        con = duckdb.connect(str(path), read_only=read_only)
         try:
+            # Timestamps are UTC everywhere (ICU is built in, but only loads after connect).
+            con.execute("set TimeZone = 'UTC'")
             yield con
         finally:
             con.close()

@@ -103,6 +103,10 @@ RETRY_BOOST = 0.15
 ACTIVE_RATE = 0.144
 SESSION_MEAN = 4.0
 DROPOUT = 0.03
+# After finishing a course a learner usually stays with the same skill and takes the next one
+# (often a level up, as their ability grew): learning paths, which also give IRT the overlap
+# between course levels that links their items on one scale.
+STAY_IN_SKILL = 0.75
 RETRY_P = (0.4, 0.3)
 INITIAL_SHARE = 0.75
 LEARNER_UPDATE_RATE = 0.001
@@ -569,6 +573,7 @@ class Simulator:
         n = len(lrn.company)
         self.skill_cdf = np.cumsum(skill_choice, axis=1)
         self.cur = np.full(n, -1, dtype=np.int64)
+        self.last_skill = np.full(n, -1, dtype=np.int64)
         self.pos = np.zeros(n, dtype=np.int64)
         self.score_sum = np.zeros(n)
         self.taken = np.zeros((n, len(cat.course_ids)), dtype=bool)
@@ -586,6 +591,8 @@ class Simulator:
             who = learners[todo]
             cdf = self.skill_cdf[self.lrn.role[who]]
             skill = np.minimum((rng.random((len(who), 1)) > cdf).sum(axis=1), cdf.shape[1] - 1)
+            stay = (self.last_skill[who] >= 0) & (rng.random(len(who)) < STAY_IN_SKILL)
+            skill = np.where(stay, self.last_skill[who], skill)
             th = self.lrn.theta[who, skill]
             logit = -((th[:, None] - centre) ** 2) / (2 * LEVEL_CHOICE_SD**2)
             p = np.exp(logit - logit.max(axis=1, keepdims=True))
@@ -682,6 +689,7 @@ class Simulator:
         grade = self.score_sum[done] / cat.course_n_items[done_course]
         gain = rng.uniform(*GAIN_RANGE, len(done))
         lrn.theta[done] += gain[:, None] * cat.gain_weight[done_course]
+        self.last_skill[done] = cat.course_primary[done_course]
         self.cur[done] = -1
         return {
             "attempts": att,

@@ -1,0 +1,181 @@
+{%- set min_company_learners = marts_privacy_threshold('min_company_learners') -%}
+{%- set periods = var('gain_periods', [30, 90]) -%}
+
+with
+
+history as (select * from {{ source('irt', 'learner_ability_history') }}),
+
+scores as (select * from {{ ref('learner_skill_scores') }}),
+
+-- Periods end at the data's latest response: the same anchor at which the IRT asset
+-- backfills history estimates (30 and 90 days before it).
+reference as (
+    select
+        coalesce(
+            (select max(last_response_at) from scores),
+            (select max(cast(as_of as timestamp)) from history)
+        ) as period_end
+),
+
+periods as (
+    {%- for days in periods %}
+    select
+        {{ days }} as period_days,
+        cast({{ dateadd('day', -days, 'reference.period_end') }} as timestamp) as period_start,
+        reference.period_end
+    from reference
+    {%- if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
+),
+
+-- The latest estimate that used only responses before the period start.
+start_estimates as (
+    select
+        periods.period_days,
+        history.learner_id,
+        history.skill_id,
+        cast(history.theta as double) as theta,
+        cast(history.theta_se as double) as theta_se,
+        cast(history.n_items as integer) as n_items,
+        row_number() over (
+            partition by
+                periods.period_days,
+                history.learner_id,
+                history.skill_id
+            order by
+                history.as_of desc,
+                history.scored_at desc
+        ) as recency
+    from history
+    inner join periods
+        on cast(history.as_of as timestamp) <= periods.period_start
+),
+
+learner_gains as (
+    select
+        scores.company_id,
+        scores.learner_id,
+        scores.skill_id,
+        periods.period_days,
+        periods.period_start,
+        periods.period_end,
+        start_estimates.theta as theta_start,
+        scores.theta as theta_end,
+        start_estimates.n_items as n_items_start,
+        scores.n_items as n_items_end,
+        scores.theta - start_estimates.theta as gain_theta,
+        -- The two estimates share the responses before the start, so their errors correlate
+        -- positively; adding the variances overstates the SE of the difference (conservative).
+        sqrt(
+            start_estimates.theta_se * start_estimates.theta_se
+            + scores.theta_se * scores.theta_se
+        ) as gain_se_theta
+    from scores
+    cross join periods
+    inner join start_estimates
+        on scores.learner_id = start_estimates.learner_id
+        and scores.skill_id = start_estimates.skill_id
+        and periods.period_days = start_estimates.period_days
+        and start_estimates.recency = 1
+),
+
+-- Company gains average the learners who answered at least one new item in the period.
+company_gains as (
+    select
+        company_id,
+        skill_id,
+        period_days,
+        period_start,
+        period_end,
+        count(case when n_items_end > n_items_start then 1 end) as n_learners,
+        avg(case when n_items_end > n_items_start then theta_start end) as theta_start,
+        avg(case when n_items_end > n_items_start then theta_end end) as theta_end,
+        avg(case when n_items_end > n_items_start then gain_theta end) as gain_theta,
+        sqrt(greatest(
+            sum(case when n_items_end > n_items_start then gain_se_theta * gain_se_theta end)
+                / nullif(
+                    count(case when n_items_end > n_items_start then 1 end)
+                    * count(case when n_items_end > n_items_start then 1 end),
+                    0
+                ),
+            coalesce(
+                var_samp(case when n_items_end > n_items_start then gain_theta end)
+                    / nullif(count(case when n_items_end > n_items_start then 1 end), 0),
+                0
+            )
+        )) as gain_se_theta
+    from learner_gains
+    group by
+        company_id,
+        skill_id,
+        period_days,
+        period_start,
+        period_end
+),
+
+unioned as (
+    select
+        'learner' as gain_for,
+        company_id,
+        learner_id,
+        skill_id,
+        period_days,
+        period_start,
+        period_end,
+        cast(null as integer) as n_learners,
+        n_items_start,
+        n_items_end,
+        false as is_suppressed,
+        {{ marts_theta_to_score('theta_start') }} as score_start,
+        {{ marts_theta_to_score('theta_end') }} as score_end,
+        gain_theta,
+        gain_se_theta
+    from learner_gains
+    union all
+    select
+        'company',
+        company_id,
+        null,
+        skill_id,
+        period_days,
+        period_start,
+        period_end,
+        n_learners,
+        null,
+        null,
+        n_learners < {{ min_company_learners }},
+        case when n_learners >= {{ min_company_learners }} then {{ marts_theta_to_score('theta_start', 1) }} end,
+        case when n_learners >= {{ min_company_learners }} then {{ marts_theta_to_score('theta_end', 1) }} end,
+        case when n_learners >= {{ min_company_learners }} then gain_theta end,
+        case when n_learners >= {{ min_company_learners }} then gain_se_theta end
+    from company_gains
+),
+
+final as (
+    select
+        gain_for,
+        company_id,
+        cast(learner_id as varchar) as learner_id,
+        skill_id,
+        cast(period_days as integer) as period_days,
+        cast(period_start as timestamp) as period_start,
+        cast(period_end as timestamp) as period_end,
+        cast(n_learners as integer) as n_learners,
+        cast(n_items_start as integer) as n_items_start,
+        cast(n_items_end as integer) as n_items_end,
+        is_suppressed,
+        cast(score_start as double) as score_start,
+        cast(score_end as double) as score_end,
+        cast(round(50 * gain_theta, 1) as double) as gain,
+        cast(round(50 * gain_se_theta, 1) as double) as gain_se,
+        cast(gain_theta as double) as gain_theta,
+        cast(gain_se_theta as double) as gain_se_theta,
+        case
+            when gain_theta is not null then abs(gain_theta) > 1.96 * gain_se_theta
+        end as is_significant
+    from unioned
+)
+
+select * from final

@@ -1,0 +1,145 @@
+-- A returned row is a figure shown (not suppressed) although it comes from a group below the
+-- privacy thresholds: fewer than min_company_learners reportable learners, or a peer group of
+-- fewer than min_peer_companies companies. Groups are recounted from learner_skill_scores and
+-- stg_companies, not taken from the marts' own count columns.
+{%- set min_peer_companies = marts_privacy_threshold('min_peer_companies') -%}
+{%- set min_company_learners = marts_privacy_threshold('min_company_learners') %}
+
+with
+
+scores as (select * from {{ ref('learner_skill_scores') }}),
+
+learners as (select * from {{ ref('stg_learners') }}),
+
+companies as (select * from {{ ref('stg_companies') }}),
+
+company_peer_groups as (
+    {{ marts_company_peer_groups('companies') }}
+),
+
+company_learners as (
+    select
+        company_id,
+        skill_id,
+        count(*) as n_reportable
+    from scores
+    where is_reportable
+    group by
+        company_id,
+        skill_id
+),
+
+-- Companies with any reportable learner (learner percentiles) and with enough of them
+-- (company benchmarks), per peer group.
+group_companies as (
+    select
+        company_learners.skill_id,
+        company_peer_groups.peer_group_type,
+        company_peer_groups.peer_group_value,
+        count(*) as n_companies,
+        count(case when company_learners.n_reportable >= {{ min_company_learners }} then 1 end)
+            as n_benchmarkable_companies
+    from company_learners
+    inner join company_peer_groups
+        on company_learners.company_id = company_peer_groups.company_id
+    group by
+        company_learners.skill_id,
+        company_peer_groups.peer_group_type,
+        company_peer_groups.peer_group_value
+),
+
+role_learners as (
+    select
+        scores.company_id,
+        scores.skill_id,
+        learners.job_role,
+        count(*) as n_reportable
+    from scores
+    inner join learners
+        on scores.learner_id = learners.learner_id
+    where scores.is_reportable
+    group by
+        scores.company_id,
+        scores.skill_id,
+        learners.job_role
+),
+
+benchmark_violations as (
+    select
+        'company_skill_benchmarks' as mart,
+        benchmarks.company_id || '/' || benchmarks.skill_id || '/' || benchmarks.peer_group_type as row_key
+    from {{ ref('company_skill_benchmarks') }} as benchmarks
+    left join company_learners
+        on benchmarks.company_id = company_learners.company_id
+        and benchmarks.skill_id = company_learners.skill_id
+    left join group_companies
+        on benchmarks.skill_id = group_companies.skill_id
+        and benchmarks.peer_group_type = group_companies.peer_group_type
+        and benchmarks.peer_group_value = group_companies.peer_group_value
+    where not benchmarks.is_suppressed
+        and (
+            coalesce(company_learners.n_reportable, 0) < {{ min_company_learners }}
+            or coalesce(group_companies.n_benchmarkable_companies, 0) < {{ min_peer_companies }}
+        )
+),
+
+percentile_violations as (
+    select
+        'learner_skill_percentiles',
+        percentiles.learner_id || '/' || percentiles.skill_id || '/' || percentiles.peer_group_type
+    from {{ ref('learner_skill_percentiles') }} as percentiles
+    left join group_companies
+        on percentiles.skill_id = group_companies.skill_id
+        and percentiles.peer_group_type = group_companies.peer_group_type
+        and percentiles.peer_group_value = group_companies.peer_group_value
+    where (not percentiles.is_suppressed or percentiles.percentile is not null)
+        and coalesce(group_companies.n_companies, 0) < {{ min_peer_companies }}
+),
+
+gap_violations as (
+    select
+        'skill_gaps',
+        gaps.company_id || '/' || gaps.skill_id || '/' || coalesce(gaps.job_role, '*')
+    from {{ ref('skill_gaps') }} as gaps
+    left join company_learners
+        on gaps.company_id = company_learners.company_id
+        and gaps.skill_id = company_learners.skill_id
+    left join role_learners
+        on gaps.company_id = role_learners.company_id
+        and gaps.skill_id = role_learners.skill_id
+        and gaps.job_role = role_learners.job_role
+    where not gaps.is_suppressed
+        and case
+            when gaps.job_role is null then coalesce(company_learners.n_reportable, 0)
+            else coalesce(role_learners.n_reportable, 0)
+        end < {{ min_company_learners }}
+),
+
+gain_violations as (
+    select
+        'skill_gains',
+        gains.company_id || '/' || gains.skill_id || '/' || cast(gains.period_days as varchar)
+    from {{ ref('skill_gains') }} as gains
+    where gains.gain_for = 'company'
+        and not gains.is_suppressed
+        and gains.n_learners < {{ min_company_learners }}
+),
+
+activity_violations as (
+    select
+        'learning_activity',
+        activity.company_id || '/' || activity.course_id || '/' || cast(activity.activity_month as varchar)
+    from {{ ref('learning_activity') }} as activity
+    where not activity.is_suppressed
+        and activity.n_quiz_learners < {{ min_company_learners }}
+)
+
+select * from benchmark_violations
+union all
+select * from percentile_violations
+union all
+select * from gap_violations
+union all
+select * from gain_violations
+union all
+select * from activity_violations

@@ -1,0 +1,11 @@
+-- A returned row is a privacy threshold configured below 3, the floor CONTRACT.md section 2
+-- allows. (The marts also refuse to compile then, through marts_privacy_threshold.)
+select
+    threshold,
+    configured
+from (
+    select 'min_peer_companies' as threshold, {{ var('min_peer_companies', 5) }} as configured
+    union all
+    select 'min_company_learners', {{ var('min_company_learners', 5) }}
+) as thresholds
+where configured < 3
