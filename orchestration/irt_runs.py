@@ -239,6 +239,18 @@ def remap_categories(data: SkillResponses, categories: dict[str, list[int]]) -> 
 # -- calibration --------------------------------------------------------------------------
 
 
+def fittable_items(data: SkillResponses, min_responses: int) -> set[str]:
+    """Items with enough responses, in at least two categories, to be calibrated."""
+    if data.n == 0:
+        return set()
+    items, inverse, counts = np.unique(data.items, return_inverse=True, return_counts=True)
+    low = np.full(len(items), np.iinfo(np.int64).max)
+    high = np.full(len(items), np.iinfo(np.int64).min)
+    np.minimum.at(low, inverse, data.responses)
+    np.maximum.at(high, inverse, data.responses)
+    return set(items[(counts >= min_responses) & (high > low)].tolist())
+
+
 def _calibrate(
     data: SkillResponses,
     settings: IrtSettings,
@@ -278,10 +290,14 @@ def calibrate_skill(
     stored = stored_calibration(con, skill_id)
     # New items: not calibrated before and now with enough responses to be. Items still short
     # of responses do not trigger a refit on every daily run.
-    items, counts = np.unique(data.items, return_counts=True)
-    ready = set(items[counts >= settings.min_item_responses].tolist())
+    ready = fittable_items(data, settings.min_item_responses)
     new_items = ready - stored_items(con, skill_id)
-    if stored is None:
+    if stored is None and not ready:
+        # Too little data to define the scale yet: nothing is fitted, nobody scored; the skill
+        # is calibrated on a later run once some item has min_item_responses responses.
+        run_type = "insufficient_data"
+        cal = None
+    elif stored is None:
         run_type = "initial"
         cal = _calibrate(data, settings, None)
     elif settings.full_recalibration:

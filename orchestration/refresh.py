@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from orchestration.definitions import defs
 
-    job = defs.get_job_def("daily_refresh")
+    job = defs.resolve_job_def("daily_refresh")
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(
             instance=instance,

@@ -36,6 +36,9 @@ import numpy as np
 
 SEEDS_DIR = Path(__file__).resolve().parents[1] / "seeds"
 DEFAULT_START = date(2026, 6, 1)
+# The default sample (`make run`): 100 companies, 10,000 learners, 60 days, about 330k
+# attempts: enough reportable learners per company and skill for unsuppressed benchmarks.
+DEFAULT_LEARNERS = 10_000
 ENTITIES = (
     "companies",
     "learners",
@@ -1017,7 +1020,7 @@ def generate(
     out_dir,
     truth_dir,
     companies: int = 100,
-    learners: int = 5000,
+    learners: int = DEFAULT_LEARNERS,
     days: int = 60,
     seed: int = 7,
     start_date: date | str = DEFAULT_START,
@@ -1420,7 +1423,7 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--companies", type=int, default=100)
-    parser.add_argument("--learners", type=int, default=5000)
+    parser.add_argument("--learners", type=int, default=DEFAULT_LEARNERS)
     parser.add_argument("--days", type=int, default=60)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(

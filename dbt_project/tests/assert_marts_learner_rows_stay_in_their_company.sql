@@ -1,3 +1,5 @@
+{{ config(meta={'dagster': {'ref': {'name': 'learner_skill_scores'}}}) }}
+-- depends_on: {{ ref('learner_skill_scores') }}
 -- A returned row is a learner-level mart row whose company_id is not the learner's own company
 -- in stg_learners (or whose learner is unknown): one company's learner shown to another.
 with

@@ -1,3 +1,5 @@
+{{ config(meta={'dagster': {'ref': {'name': 'learner_skill_scores'}}}) }}
+-- depends_on: {{ ref('learner_skill_scores') }}
 -- A returned row is a figure shown (not suppressed) although it comes from a group below the
 -- privacy thresholds: fewer than min_company_learners reportable learners, or a peer group of
 -- fewer than min_peer_companies companies. Groups are recounted from learner_skill_scores and

@@ -1,3 +1,5 @@
+{{ config(meta={'dagster': {'ref': {'name': 'learner_skill_scores'}}}) }}
+-- depends_on: {{ ref('learner_skill_scores') }}
 -- A returned row is a suppressed mart row (is_suppressed true) that still shows a figure.
 select 'company_skill_benchmarks' as mart, company_id, skill_id
 from {{ ref('company_skill_benchmarks') }}

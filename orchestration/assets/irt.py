@@ -106,7 +106,7 @@ def irt_calibration(context: dg.AssetExecutionContext, config: IrtConfig, wareho
     """Calibrate each skill (2PL for quizzes, graded response for assignments)."""
     now = datetime.now(UTC).replace(tzinfo=None)
     with warehouse.connect() as con:
-        summary = run_calibration(con, context.run_id, now, config.settings())
+        summary = run_calibration(con, context.run.run_id, now, config.settings())
         absurd = con.execute(
             "select skill_id, item_id, slope, difficulty from irt.item_parameters "
             "where slope is not null and (not isfinite(slope) or not isfinite(difficulty) "
@@ -217,7 +217,7 @@ def irt_scoring(context: dg.AssetExecutionContext, config: IrtConfig, warehouse:
     """Score learners with new responses (EAP); others keep their theta exactly."""
     now = datetime.now(UTC).replace(tzinfo=None)
     with warehouse.connect() as con:
-        summary = run_scoring(con, context.run_id, now, config.settings())
+        summary = run_scoring(con, context.run.run_id, now, config.settings())
         shares = con.execute(
             "select skill_id, count(*) as learners, "
             "avg((n_items >= ? and theta_se <= ?)::int) as reportable_share "

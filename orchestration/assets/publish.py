@@ -26,7 +26,7 @@ def serving_marts(
     result = publish_marts(
         warehouse.resolved_path(),
         serving.resolved_path(),
-        context.run_id,
+        context.run.run_id,
         datetime.now(UTC).replace(tzinfo=None),
     )
     context.log.info(f"published {len(result.tables)} marts to {result.path}")
