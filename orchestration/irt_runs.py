@@ -29,6 +29,7 @@ import duckdb
 import numpy as np
 
 import irt_models
+from irt_models.item_information import test_information
 from irt_models.skill_assignment import assign_skill
 
 RESPONSES = "intermediate.int_irt_responses"
@@ -67,6 +68,7 @@ IRT_DDL = [
 # Items whose parameters are not used to score learners: not fitted, or behaving like a
 # miskeyed question. They stay listed in irt.item_parameters with their flag.
 UNSCORED_FLAGS = ("too_few_responses", "single_category", "negative_discrimination")
+INFORMATION_GRID = tuple(float(t) for t in np.arange(-3.0, 3.01, 0.5))
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,8 @@ class CalibrationSummary:
     runs: list[dict] = field(default_factory=list)
     assignments: dict[str, int] = field(default_factory=dict)
     flagged: list[tuple[str, str, str]] = field(default_factory=list)
+    # Test information of each skill's scoring items at INFORMATION_GRID.
+    information: dict[str, list[float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -213,10 +217,10 @@ def stored_items(con: duckdb.DuckDBPyConnection, skill_id: str) -> set[str]:
 
 
 def stored_categories(con: duckdb.DuckDBPyConnection, skill_id: str) -> dict[str, list[int]]:
-    """Response value of each model category, for items whose unobserved categories collapsed."""
+    """Response value of each model category of the skill's calibrated items."""
     rows = con.execute(
-        "select item_id, categories from irt.item_parameters where skill_id = ? "
-        "and categories <> range(n_categories)",
+        "select item_id, categories from irt.item_parameters "
+        "where skill_id = ? and categories is not null",
         [skill_id],
     ).fetchall()
     return {item: list(cats) for item, cats in rows}
@@ -225,13 +229,23 @@ def stored_categories(con: duckdb.DuckDBPyConnection, skill_id: str) -> dict[str
 def remap_categories(data: SkillResponses, categories: dict[str, list[int]]) -> np.ndarray:
     """Responses mapped to model categories: the highest category whose value <= response.
 
-    Needed for graded items calibrated with an unobserved category collapsed away.
+    A calibrated item keeps the categories it was calibrated with: one nobody used then was
+    merged into the category below, and a response in it now is scored in that category.
+    Only items whose categories differ from 0..K-1, or with a response above K-1, are touched.
     """
     responses = data.responses.copy()
-    for item, values in categories.items():
-        if values == list(range(len(values))):
+    if data.n == 0 or not categories:
+        return responses
+    items, inverse = np.unique(data.items, return_inverse=True)
+    highest = np.full(len(items), -1, dtype=np.int64)
+    np.maximum.at(highest, inverse, data.responses)
+    for position, item in enumerate(items.tolist()):
+        values = categories.get(item)
+        if values is None:
             continue
-        mask = data.items == item
+        if values == list(range(len(values))) and highest[position] < len(values):
+            continue
+        mask = inverse == position
         responses[mask] = np.searchsorted(np.asarray(values), responses[mask], side="right") - 1
     return responses
 
@@ -611,6 +625,12 @@ def run_calibration(
             ],
         )
         summary.runs.append({"run_id": run_id, **run})
+    for skill_id in skills:
+        scoring = stored_calibration(con, skill_id, scoring_only=True)
+        if scoring is not None:
+            summary.information[skill_id] = test_information(
+                scoring, np.array(INFORMATION_GRID)
+            ).tolist()
     summary.assignments = dict(
         con.execute(
             "select method, count(*) from irt.item_skill_assignments group by method"

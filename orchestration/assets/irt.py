@@ -7,7 +7,12 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from orchestration.irt_runs import IrtSettings, run_calibration, run_scoring
+from orchestration.irt_runs import (
+    INFORMATION_GRID,
+    IrtSettings,
+    run_calibration,
+    run_scoring,
+)
 from orchestration.resources import Warehouse
 
 UPSTREAM = [
@@ -52,6 +57,29 @@ def skills_table(rows: list[dict], columns: list[str]) -> dg.MetadataValue:
 
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(cell(row.get(c)) for c in columns) + " |" for row in rows]
+    return dg.MetadataValue.md("\n".join(lines))
+
+
+BARS = " ▁▂▃▄▅▆▇█"
+
+
+def information_chart(information: dict[str, list[float]]) -> dg.MetadataValue:
+    """Test information per skill across theta as a text chart (one bar per grid point).
+
+    Where the bars are high the skill's items measure precisely (SE ~ 1/sqrt(information));
+    a skill whose bars fall off at the top needs harder items to tell strong learners apart.
+    """
+    peak = max((max(v) for v in information.values()), default=0.0) or 1.0
+    lines = [
+        f"Test information from theta {INFORMATION_GRID[0]:+.1f} to "
+        f"{INFORMATION_GRID[-1]:+.1f} in steps of "
+        f"{INFORMATION_GRID[1] - INFORMATION_GRID[0]:.1f} (bar height relative to {peak:.1f}):",
+        "",
+    ]
+    for skill, values in sorted(information.items()):
+        bars = "".join(BARS[round(v / peak * (len(BARS) - 1))] for v in values)
+        best = INFORMATION_GRID[values.index(max(values))]
+        lines.append(f"    {skill:<22} {bars}  max {max(values):5.1f} at {best:+.1f}")
     return dg.MetadataValue.md("\n".join(lines))
 
 
@@ -152,6 +180,7 @@ def irt_calibration(context: dg.AssetExecutionContext, config: IrtConfig, wareho
         metadata={
             "items": sum(r["n_items"] for r in summary.runs),
             "flagged_items": len(summary.flagged),
+            "test_information": information_chart(summary.information),
         },
     )
     yield dg.MaterializeResult(

@@ -185,6 +185,14 @@ def test_learners_without_new_attempts_keep_theta_across_refreshes(refreshes, co
     assert any(third[k] != second[k] for k in second if k[0] in movers)
 
 
+def test_anchored_item_parameters_are_identical_after_one_more_day(refreshes):
+    before = {(s, i): (a, b) for s, i, a, b in refreshes["second"]["parameters"]}
+    after = {(s, i): (a, b) for s, i, a, b in refreshes["third"]["parameters"]}
+    anchored = [k for k, (a, _) in before.items() if a is not None and a > 0]
+    assert len(anchored) > 100
+    assert all(after[k] == before[k] for k in anchored)
+
+
 def test_theta_tracks_true_ability_better_than_raw_percent_correct(con):
     rows = con.execute(
         """

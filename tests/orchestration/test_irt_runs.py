@@ -234,3 +234,17 @@ def test_full_recalibration_is_linked_back_to_the_old_scale(two_runs, tmp_path):
     shift = np.mean([after[k][1] - before[k][1] for k in common])
     assert abs(shift) < 0.05
     assert np.corrcoef([after[k][1] for k in common], [before[k][1] for k in common])[0, 1] > 0.98
+
+
+def test_a_response_in_a_category_merged_at_calibration_is_scored_in_the_one_below():
+    from orchestration.irt_runs import SkillResponses, remap_categories
+
+    data = SkillResponses(
+        learners=np.array(["a", "b", "c", "d", "e"]),
+        items=np.array(["g", "g", "g", "h", "q"]),
+        responses=np.array([0, 2, 3, 3, 1]),
+        n_categories=np.array([4, 4, 4, 4, 2]),
+    )
+    # g was calibrated when nobody had scored in category 1; h when nobody had reached 3.
+    categories = {"g": [0, 2, 3], "h": [0, 1, 2], "q": [0, 1]}
+    assert remap_categories(data, categories).tolist() == [0, 1, 2, 2, 1]
