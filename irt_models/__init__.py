@@ -1,0 +1,46 @@
+"""irt_models: item response theory calibration and scoring on sparse long-format data.
+
+Arrays in, result objects out; numpy and scipy only, no I/O. One verb per task, as in
+mirt (Chalmers 2012):
+
+- ``calibrate``: marginal maximum likelihood (Bock-Aitkin EM) for Rasch, 2PL, graded and
+  mixed item banks, with fixed-item calibration onto an existing scale;
+- ``score``: EAP (default) or MAP person scores with standard errors;
+- ``link``: Stocking-Lord or mean/sigma linking between two calibrations;
+- ``item_fit``: infit/outfit mean squares and discrimination flags;
+- ``marginal_loglik``: the marginal log-likelihood of data under given parameters;
+- ``simulate``: seedable data for tests and benchmarks.
+
+``Calibration.from_parameters`` rebuilds a calibration from stored parameters.
+"""
+
+from .calibrate import ConvergenceWarning, calibrate
+from .data import wide_to_long
+from .fit import ItemFit, item_fit
+from .linking import Linking, link
+from .models import MODELS
+from .mstep import ItemPrior
+from .results import FLAGS, Calibration
+from .scoring import Scores, marginal_loglik, marginal_reliability, score
+from .simulate import Simulation, simulate, simulate_items
+
+__all__ = [
+    "FLAGS",
+    "MODELS",
+    "Calibration",
+    "ConvergenceWarning",
+    "ItemFit",
+    "ItemPrior",
+    "Linking",
+    "Scores",
+    "Simulation",
+    "calibrate",
+    "item_fit",
+    "link",
+    "marginal_loglik",
+    "marginal_reliability",
+    "score",
+    "simulate",
+    "simulate_items",
+    "wide_to_long",
+]
