@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -21,10 +22,12 @@ from orchestration.jobs import daily_refresh, daily_refresh_schedule
 from orchestration.resources import Landing, Serving, Warehouse
 from orchestration.sensors import new_landing_files_sensor
 
-DBT_PROJECT.prepare_if_dev()
-
 # The dbt installed beside this Python, so runs work without the virtualenv on PATH.
 DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
+# `dagster dev` parses the dbt project on load with a plain `dbt` from PATH (dagster-dbt's
+# preparer takes no executable): make it this virtualenv's.
+os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
+DBT_PROJECT.prepare_if_dev()
 
 defs = dg.Definitions(
     assets=[

@@ -1,0 +1,185 @@
+"""The Dagster definitions load and wire the refresh as the README promises.
+
+Guards: the asset graph (a snapshot of the sorted asset keys, after dagster-open-platform's
+test_defs.py: a new or renamed asset must be added here on purpose), the daily job selecting
+every asset, the 05:00 UTC schedule, the landing sensor (off by default; skips without files,
+requests a run when files appear or change, skips when nothing changed or a refresh is running)
+and the run tag that dagster.yaml uses to keep two refreshes from overlapping.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import dagster as dg
+import pytest
+import yaml
+
+from orchestration.settings import REPO_ROOT
+
+EXPECTED_ASSET_KEYS = [
+    "intermediate/int_attempts_scored",
+    "intermediate/int_irt_responses",
+    "intermediate/int_item_candidate_skills",
+    "irt/calibration_runs",
+    "irt/item_parameters",
+    "irt/item_skill_assignments",
+    "irt/learner_abilities",
+    "irt/learner_ability_history",
+    "marts/company_skill_benchmarks",
+    "marts/course_recommendations",
+    "marts/learner_skill_percentiles",
+    "marts/learner_skill_scores",
+    "marts/learning_activity",
+    "marts/skill_gains",
+    "marts/skill_gaps",
+    "marts/top_learners",
+    "raw/attempts",
+    "raw/companies",
+    "raw/course_skills",
+    "raw/courses",
+    "raw/enrollments",
+    "raw/items",
+    "raw/learners",
+    "raw/load_ledger",
+    "raw/skills",
+    "seeds/company_size_bands",
+    "seeds/iso_countries",
+    "seeds/role_targets",
+    "seeds/skills",
+    "serving/marts",
+    "staging/stg_attempts",
+    "staging/stg_attempts_landed",
+    "staging/stg_attempts_rejected",
+    "staging/stg_companies",
+    "staging/stg_companies_landed",
+    "staging/stg_companies_rejected",
+    "staging/stg_course_skills",
+    "staging/stg_course_skills_landed",
+    "staging/stg_course_skills_rejected",
+    "staging/stg_courses",
+    "staging/stg_courses_landed",
+    "staging/stg_courses_rejected",
+    "staging/stg_enrollments",
+    "staging/stg_enrollments_landed",
+    "staging/stg_enrollments_rejected",
+    "staging/stg_items",
+    "staging/stg_items_landed",
+    "staging/stg_items_rejected",
+    "staging/stg_learners",
+    "staging/stg_learners_landed",
+    "staging/stg_learners_rejected",
+    "staging/stg_row_accounting",
+    "staging/stg_skills",
+    "staging/stg_skills_landed",
+    "staging/stg_skills_rejected",
+]
+
+
+@pytest.fixture(scope="module")
+def defs(dbt_manifest) -> dg.Definitions:
+    from orchestration.definitions import defs
+
+    return defs
+
+
+@pytest.fixture
+def landing(tmp_path, monkeypatch):
+    """An empty landing folder that the sensor reads through SKILLGAP_LANDING_DIR."""
+    folder = tmp_path / "landing"
+    folder.mkdir()
+    monkeypatch.setenv("SKILLGAP_LANDING_DIR", str(folder))
+    return folder
+
+
+def evaluate_sensor(instance: dg.DagsterInstance, cursor: str | None = None):
+    from orchestration.sensors import new_landing_files_sensor
+
+    context = dg.build_sensor_context(instance=instance, cursor=cursor)
+    return new_landing_files_sensor(context), context.cursor
+
+
+def test_definitions_load_with_every_asset_key_in_the_snapshot(defs):
+    keys = sorted(key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys())
+    assert keys == EXPECTED_ASSET_KEYS
+
+
+def test_daily_refresh_selects_every_asset_and_runs_in_process(defs):
+    job = defs.resolve_job_def("daily_refresh")
+    selected = {key.to_user_string() for key in job.asset_layer.selected_asset_keys}
+    assert selected == set(EXPECTED_ASSET_KEYS)
+    assert job.executor_def.name == "in_process"
+
+
+def test_schedule_runs_daily_refresh_every_day_at_five_utc(defs):
+    schedule = defs.resolve_schedule_def("daily_refresh_schedule")
+    assert schedule.job_name == "daily_refresh"
+    assert schedule.cron_schedule == "0 5 * * *"
+    assert schedule.execution_timezone == "UTC"
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+
+
+def test_refresh_runs_carry_the_tag_that_dagster_yaml_limits_to_one_run(defs):
+    from orchestration.jobs import REFRESH_TAG
+
+    limits = yaml.safe_load((REPO_ROOT / "orchestration" / "dagster.yaml").read_text())[
+        "concurrency"
+    ]["runs"]["tag_concurrency_limits"]
+    [(key, value)] = REFRESH_TAG.items()
+    assert {"key": key, "limit": 1} in limits
+    assert defs.resolve_job_def("daily_refresh").tags[key] == value
+
+
+def test_landing_sensor_is_off_by_default(defs):
+    sensor = defs.resolve_sensor_def("new_landing_files_sensor")
+    assert sensor.default_status == dg.DefaultSensorStatus.STOPPED
+    assert sensor.job_name == "daily_refresh"
+
+
+def test_landing_sensor_skips_when_the_landing_folder_is_empty(landing):
+    with dg.DagsterInstance.ephemeral() as instance:
+        result, cursor = evaluate_sensor(instance)
+    assert isinstance(result, dg.SkipReason)
+    assert "no files" in result.skip_message
+    assert cursor is None
+
+
+def test_landing_sensor_requests_a_tagged_run_when_files_appear_and_skips_when_unchanged(
+    landing,
+):
+    from orchestration.jobs import REFRESH_TAG
+
+    (landing / "learners").mkdir()
+    (landing / "learners" / "day1.csv").write_text("learner_id,company_id\nL1,C1\n")
+    with dg.DagsterInstance.ephemeral() as instance:
+        request, cursor = evaluate_sensor(instance)
+        assert isinstance(request, dg.RunRequest)
+        assert request.run_key == cursor
+        assert request.tags.items() >= REFRESH_TAG.items()
+
+        unchanged, same_cursor = evaluate_sensor(instance, cursor)
+        assert isinstance(unchanged, dg.SkipReason)
+        assert same_cursor == cursor
+
+        (landing / "learners" / "day2.csv").write_text("learner_id,company_id\nL2,C1\n")
+        again, new_cursor = evaluate_sensor(instance, cursor)
+        assert isinstance(again, dg.RunRequest)
+        assert new_cursor != cursor
+
+
+def test_landing_sensor_waits_while_a_refresh_is_running(landing):
+    (landing / "learners").mkdir()
+    (landing / "learners" / "day1.csv").write_text("learner_id,company_id\nL1,C1\n")
+    with dg.DagsterInstance.ephemeral() as instance:
+        instance.add_run(
+            dg.DagsterRun(
+                job_name="daily_refresh",
+                run_id=str(uuid.uuid4()),
+                status=dg.DagsterRunStatus.STARTED,
+            )
+        )
+        result, cursor = evaluate_sensor(instance)
+    assert isinstance(result, dg.SkipReason)
+    assert "running" in result.skip_message
+    # The cursor is not advanced, so the files trigger a run once the refresh is over.
+    assert cursor is None
