@@ -377,42 +377,60 @@ def eap(
     return irt_models.score(cal, data.learners[known], data.items[known], responses[known])
 
 
+def _finite(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
+
+
 def parameter_rows(
     skill_id: str,
     cal: irt_models.Calibration,
     run_id: str,
     now: datetime,
-    previous: dict[str, datetime],
+    previous: dict[str, tuple],
 ) -> list[tuple]:
-    """Rows of irt.item_parameters; anchored items keep their first calibration time."""
+    """Rows of irt.item_parameters.
+
+    An item held fixed (anchored) keeps what its own calibration established: categories,
+    standard errors, flag and calibration time (``previous``: item -> (categories, slope_se,
+    difficulty_se, flag, calibrated_at)); its fit statistics are refreshed on the new data.
+    """
     rows = []
     for i, item in enumerate(cal.items.tolist()):
         k = int(cal.n_categories[i])
-        fitted = bool(np.isfinite(cal.slope[i]))
         graded = str(cal.model[i]) == "grm"
-
-        def num(value: float) -> float | None:
-            return float(value) if np.isfinite(value) else None
-
+        fitted = bool(np.isfinite(cal.slope[i]))
+        fixed = bool(cal.fixed[i]) and item in previous
+        established = (
+            previous[item]
+            if fixed
+            else (
+                [int(c) for c in cal.categories[i, :k]],
+                _finite(cal.slope_se[i]),
+                _finite(cal.difficulty_se[i]),
+                cal.flag[i],
+                now,
+            )
+        )
+        categories, slope_se, difficulty_se, flag, calibrated_at = established
         rows.append(
             (
                 skill_id,
                 item,
                 str(cal.model[i]),
-                num(cal.slope[i]),
-                num(cal.difficulty[i]),
+                _finite(cal.slope[i]),
+                _finite(cal.difficulty[i]),
                 [float(b) for b in cal.thresholds[i, : k - 1]] if fitted and graded else None,
-                [int(c) for c in cal.categories[i, :k]],
-                num(cal.slope_se[i]),
-                num(cal.difficulty_se[i]),
+                categories,
+                slope_se,
+                difficulty_se,
                 int(cal.n_responses[i]),
                 k,
-                num(cal.infit[i]),
-                num(cal.outfit[i]),
-                cal.flag[i],
-                bool(cal.fixed[i]),
+                _finite(cal.infit[i]),
+                _finite(cal.outfit[i]),
+                flag,
+                fixed,
                 run_id,
-                previous.get(item, now) if bool(cal.fixed[i]) else now,
+                calibrated_at,
             )
         )
     return rows
@@ -425,11 +443,14 @@ def write_parameters(
     run_id: str,
     now: datetime,
 ) -> None:
-    previous = dict(
-        con.execute(
-            "select item_id, calibrated_at from irt.item_parameters where skill_id = ?", [skill_id]
+    previous = {
+        item: tuple(rest)
+        for item, *rest in con.execute(
+            "select item_id, categories, slope_se, difficulty_se, flag, calibrated_at "
+            "from irt.item_parameters where skill_id = ?",
+            [skill_id],
         ).fetchall()
-    )
+    }
     rows = parameter_rows(skill_id, cal, run_id, now, previous)
     con.execute("delete from irt.item_parameters where skill_id = ?", [skill_id])
     con.executemany(
@@ -651,11 +672,21 @@ def data_reference_time(con: duckdb.DuckDBPyConnection) -> datetime | None:
     return con.execute(f"select max(submitted_at) from {RESPONSES}").fetchone()[0]
 
 
-def changed_learners_sql(rescore_all: bool) -> str:
-    """Responses of the learners to (re)score on one skill, with their response signature.
+# A learner's response signature on a skill: how many responses, and the latest. It counts
+# every response filed under the skill, including those on items whose skill is still being
+# decided, so that assigning an item later changes nobody's signature: only new attempts do.
+SIGNATURE = f"""
+    select learner_id, any_value(company_id) as company_id,
+           count(*) as n_responses, max(submitted_at) as last_response_at
+    from {RESPONSES} where skill_id = $skill group by learner_id
+"""
 
-    A learner's signature on a skill is (responses, latest submitted_at); a learner whose
-    signature equals the stored one has no new response and keeps the stored theta exactly.
+
+def changed_learners_sql(rescore_all: bool) -> str:
+    """Responses of the learners to (re)score on one skill.
+
+    A learner whose signature equals the stored one has no new response and keeps the stored
+    theta exactly; after a full recalibration everyone is re-scored.
     """
     changed = (
         "true"
@@ -669,13 +700,9 @@ def changed_learners_sql(rescore_all: bool) -> str:
         with skill_responses as (
             select * from ({ASSIGNED_RESPONSES}) where skill_id = $skill
         ),
-        signature as (
-            select learner_id, any_value(company_id) as company_id,
-                   count(*) as n_responses, max(submitted_at) as last_response_at
-            from skill_responses group by learner_id
-        ),
+        signature as ({SIGNATURE}),
         changed as (
-            select signature.*
+            select signature.learner_id
             from signature
             left join irt.learner_abilities as stored
                 on stored.learner_id = signature.learner_id and stored.skill_id = $skill
@@ -723,17 +750,13 @@ def score_skill(
     con.execute(
         f"""
         insert or replace into irt.learner_abilities
-        select current_scores.learner_id, ?, signature.company_id, current_scores.theta,
+        select current_scores.learner_id, $skill, signature.company_id, current_scores.theta,
                current_scores.theta_se, current_scores.n_items, signature.n_responses,
-               signature.last_response_at, ?, ?
+               signature.last_response_at, $now, $run_id
         from current_scores
-        join (
-            select learner_id, any_value(company_id) as company_id,
-                   count(*) as n_responses, max(submitted_at) as last_response_at
-            from ({ASSIGNED_RESPONSES}) where skill_id = ? group by learner_id
-        ) as signature on signature.learner_id = current_scores.learner_id
+        join ({SIGNATURE}) as signature on signature.learner_id = current_scores.learner_id
         """,
-        [skill_id, now, run_id, skill_id],
+        {"skill": skill_id, "now": now, "run_id": run_id},
     )
     con.unregister("current_scores")
     # History: the estimate as of the data's latest response, and as of each gain period's

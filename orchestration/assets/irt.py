@@ -114,7 +114,8 @@ def information_chart(information: dict[str, list[float]]) -> dg.MetadataValue:
         dg.AssetCheckSpec(
             "parameters_finite_and_plausible",
             asset=ITEM_PARAMETERS,
-            description="No non-finite or absurd slope or difficulty.",
+            description="No non-finite parameter; no unflagged item with a slope above 10 or "
+            "a difficulty beyond +/-8 logits.",
         ),
         dg.AssetCheckSpec(
             "flagged_items",
@@ -136,9 +137,11 @@ def irt_calibration(context: dg.AssetExecutionContext, config: IrtConfig, wareho
     with warehouse.connect() as con:
         summary = run_calibration(con, context.run.run_id, now, config.settings())
         absurd = con.execute(
+            # Items flagged for low or negative discrimination have a difficulty that means
+            # little (b = -d/a with a near 0); they are listed by the flagged_items check.
             "select skill_id, item_id, slope, difficulty from irt.item_parameters "
             "where slope is not null and (not isfinite(slope) or not isfinite(difficulty) "
-            "or abs(slope) > 10 or abs(difficulty) > 8)"
+            "or (flag is null and (abs(slope) > 10 or abs(difficulty) > 8)))"
         ).fetchall()
         flag_shares = con.execute(
             "select skill_id, avg((flag is not null)::int) from irt.item_parameters "

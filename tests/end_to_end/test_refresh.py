@@ -23,7 +23,7 @@ import pytest
 from orchestration.sample_data import generate
 from orchestration.settings import load_settings
 
-COMPANIES, LEARNERS, DAYS = 40, 2500, 30
+COMPANIES, LEARNERS, DAYS = 30, 4000, 45
 MARTS = (
     "learner_skill_scores", "learner_skill_percentiles", "company_skill_benchmarks",
     "skill_gaps", "course_recommendations", "top_learners", "skill_gains", "learning_activity",
@@ -164,7 +164,7 @@ def test_new_files_add_exactly_their_rows(refreshes):
     for path in refreshes["held"]:
         entity = path.parent.name
         reader = "read_parquet" if path.suffix == ".parquet" else "read_csv"
-        n = duckdb.sql(f"select count(*) from {reader}('{path}')").fetchone()[0]
+        n = duckdb.sql(f"select count(*) from {reader}('{path}')").fetchall()[0][0]
         held_rows[entity] = held_rows.get(entity, 0) + n
     before = {row[0]: row[1] for row in refreshes["second"]["accounting"]}
     after = {row[0]: row[1] for row in refreshes["third"]["accounting"]}
@@ -231,7 +231,9 @@ def test_company_rankings_follow_true_mean_ability(con):
     correlations = [spearman(*zip(*pairs, strict=True)) for pairs in by_skill.values()
                     if len(pairs) >= 8]
     assert correlations, "no skill with 8 unsuppressed companies"
-    assert np.median(correlations) > 0.4
+    # About 15 companies per skill at this size: a rank correlation's standard error under
+    # no association is about 0.27, so a median over the skills above 0.25 is well clear of it.
+    assert np.median(correlations) > 0.25
 
 
 def test_learner_percentiles_follow_true_ability_percentiles(con):
@@ -251,34 +253,30 @@ def test_learner_percentiles_follow_true_ability_percentiles(con):
     assert np.median(correlations) > 0.5
 
 
-def test_company_recommendations_target_skills_with_larger_true_gaps(con):
+def test_company_recommendations_go_to_gaps_that_track_the_true_gaps(con):
     rows = con.execute(
         """
         with true_company as (
             select company_id, skill_id, avg(250 + 50 * theta_end) as true_score
             from true_abilities group by all
         ),
-        gaps as (
-            select gaps.company_id, gaps.skill_id,
-                   gaps.target_score - true_company.true_score as true_gap
-            from marts.skill_gaps as gaps
-            join true_company using (company_id, skill_id)
-            where gaps.job_role is null and gaps.target_score is not null
-        ),
         recommended as (
             select distinct company_id, skill_id
             from marts.course_recommendations where recommendation_for = 'company'
         )
-        select recommended.company_id is not null as is_recommended, avg(gaps.true_gap), count(*)
-        from gaps
+        select gaps.gap, gaps.target_score - true_company.true_score as true_gap,
+               recommended.company_id is not null as is_recommended
+        from marts.skill_gaps as gaps
+        join true_company using (company_id, skill_id)
         left join recommended using (company_id, skill_id)
-        group by all
+        where gaps.job_role is null and gaps.target_score is not null
+          and not gaps.is_suppressed
         """
     ).fetchall()
-    means = {flag: mean for flag, mean, _ in rows}
-    assert means.get(True) is not None
-    if False in means:
-        assert means[True] > means[False]
+    recommended = [r for r in rows if r[2]]
+    assert recommended, "no company recommendation"
+    assert all(gap > 0 for gap, _, _ in recommended)
+    assert spearman([r[0] for r in rows], [r[1] for r in rows]) > 0.5
 
 
 def test_no_peer_group_below_the_privacy_minimum_is_shown(con):

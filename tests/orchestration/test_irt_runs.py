@@ -248,3 +248,39 @@ def test_a_response_in_a_category_merged_at_calibration_is_scored_in_the_one_bel
     # g was calibrated when nobody had scored in category 1; h when nobody had reached 3.
     categories = {"g": [0, 2, 3], "h": [0, 1, 2], "q": [0, 1]}
     assert remap_categories(data, categories).tolist() == [0, 1, 2, 2, 1]
+
+
+def test_irt_sees_through_the_selection_that_biases_raw_percent_correct(tmp_path):
+    """Learners enrol in courses near their own level and the course after it, so everyone
+    gets about the same share right: raw percent-correct hardly ranks them, IRT does."""
+    rng = np.random.default_rng(21)
+    n_learners = 800
+    theta = rng.normal(0, 1, n_learners)
+    centres = np.linspace(-2, 2, 9)
+    difficulty = np.repeat(centres, 8) + rng.normal(0, 0.4, 72)
+    slope = rng.lognormal(np.log(1.3), 0.2, 72)
+    items = [(f"item_{j:02d}", "alpha", 0, True) for j in range(72)]
+    rows = []
+    for learner in range(n_learners):
+        entry = int(np.argmin(np.abs(centres - (theta[learner] + rng.normal(0, 0.7)))))
+        for course in sorted({entry, min(entry + 1, 8)}):
+            for j in range(course * 8, course * 8 + 8):
+                p = 1 / (1 + np.exp(-slope[j] * (theta[learner] - difficulty[j])))
+                rows.append(("alpha", f"L{learner:04d}", items[j][0], "C0", "quiz",
+                             int(rng.random() < p), 2, START, False))
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    write_intermediate(con, rows, items)
+    run_calibration(con, "run1", START, IrtSettings())
+    run_scoring(con, "run1", START, IrtSettings())
+    estimates = dict(con.execute(
+        "select learner_id, theta from irt.learner_abilities").fetchall())
+    raw = dict(con.execute(
+        "select learner_id, avg(response) from intermediate.int_irt_responses group by all"
+    ).fetchall())
+    con.close()
+    learners = sorted(estimates)
+    truth = np.array([theta[int(k[1:])] for k in learners])
+    irt_r = np.corrcoef(truth, [estimates[k] for k in learners])[0, 1]
+    raw_r = np.corrcoef(truth, [raw[k] for k in learners])[0, 1]
+    assert raw_r < 0.3
+    assert irt_r > raw_r + 0.3
