@@ -50,14 +50,35 @@ def refresh(workdir: Path, size: str, seed: int) -> None:
     }
     python = sys.executable
     subprocess.run(
-        [python, "-m", "orchestration.sample_data", "--companies", str(companies),
-         "--learners", str(learners), "--days", str(days), "--seed", str(seed),
-         "--out", str(workdir / "landing"), "--truth", str(workdir / "truth")],
-        check=True, cwd=ROOT, env=env,
+        [
+            python,
+            "-m",
+            "orchestration.sample_data",
+            "--companies",
+            str(companies),
+            "--learners",
+            str(learners),
+            "--days",
+            str(days),
+            "--seed",
+            str(seed),
+            "--out",
+            str(workdir / "landing"),
+            "--truth",
+            str(workdir / "truth"),
+        ],
+        check=True,
+        cwd=ROOT,
+        env=env,
     )
     started = time.perf_counter()
-    subprocess.run([python, "-m", "orchestration.refresh", "--skip-sample"], check=True,
-                   cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [python, "-m", "orchestration.refresh", "--skip-sample"],
+        check=True,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
     print(f"refresh at size {size}: {time.perf_counter() - started:.0f} s")
 
 
@@ -167,10 +188,14 @@ def report(workdir: Path) -> None:
     ).fetchone()[0]
     print()
     print(f"item difficulty, rank correlation with truth (median over skills): {item_r:.3f}")
-    print(f"skill assignment by data, items with >= 50 responses: {assignment[0]} items, "
-          f"{assignment[1]:.1%} correct; {unassigned} unassigned")
-    print(f"company ranking vs true mean ability (median Spearman over {companies[1]} skills): "
-          f"{companies[0]:.3f}")
+    print(
+        f"skill assignment by data, items with >= 50 responses: {assignment[0]} items, "
+        f"{assignment[1]:.1%} correct; {unassigned} unassigned"
+    )
+    print(
+        f"company ranking vs true mean ability (median Spearman over {companies[1]} skills): "
+        f"{companies[0]:.3f}"
+    )
     print(f"learner percentile vs true ability (median Spearman over skills): {percentiles:.3f}")
     con.close()
 

@@ -23,14 +23,24 @@ DBT = ROOT / ".venv" / "bin" / "dbt"
 RAW_COLUMNS = {
     "skills": ["skill_id", "skill_name", "domain", "parent_skill_id"],
     "companies": [
-        "company_id", "industry", "country", "employee_count", "company_name", "updated_at",
+        "company_id",
+        "industry",
+        "country",
+        "employee_count",
+        "company_name",
+        "updated_at",
     ],
     "learners": ["learner_id", "company_id", "job_role", "display_name", "updated_at"],
     "courses": ["course_id", "title", "level"],
     "course_skills": ["course_id", "skill_id", "weight"],
     "items": ["item_id", "course_id", "max_score", "item_type", "skill_id"],
     "attempts": [
-        "attempt_id", "learner_id", "item_id", "submitted_at", "score", "attempt_number",
+        "attempt_id",
+        "learner_id",
+        "item_id",
+        "submitted_at",
+        "score",
+        "attempt_number",
     ],
     "enrollments": ["learner_id", "course_id", "enrolled_at", "completed_at", "grade"],
 }
@@ -107,8 +117,6 @@ def dbt_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 def test_mart_unit_tests_pass(dbt_env: dict[str, str]) -> None:
-    result = run_dbt(
-        dbt_env, "test", "--select", "test_type:unit,path:dbt_project/models/marts"
-    )
+    result = run_dbt(dbt_env, "test", "--select", "test_type:unit,path:dbt_project/models/marts")
     assert result.returncode == 0, result.stdout
     assert "PASS=" in result.stdout, result.stdout

@@ -25,8 +25,14 @@ from orchestration.settings import load_settings
 
 COMPANIES, LEARNERS, DAYS = 30, 4000, 45
 MARTS = (
-    "learner_skill_scores", "learner_skill_percentiles", "company_skill_benchmarks",
-    "skill_gaps", "course_recommendations", "top_learners", "skill_gains", "learning_activity",
+    "learner_skill_scores",
+    "learner_skill_percentiles",
+    "company_skill_benchmarks",
+    "skill_gaps",
+    "course_recommendations",
+    "top_learners",
+    "skill_gains",
+    "learning_activity",
 )
 
 
@@ -44,7 +50,8 @@ def run_refresh() -> None:
     from orchestration.definitions import defs
 
     result = defs.resolve_job_def("daily_refresh").execute_in_process(
-        instance=dg.DagsterInstance.ephemeral(), raise_on_error=False,
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
         run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
     )
     failures = [e.message for e in result.all_events if e.is_failure]
@@ -56,12 +63,17 @@ def snapshot(warehouse: Path) -> dict:
     try:
         return {
             "accounting": con.execute(
-                "select * from staging.stg_row_accounting order by entity").fetchall(),
-            "abilities": dict(((lrn, s), t) for lrn, s, t in con.execute(
-                "select learner_id, skill_id, theta from irt.learner_abilities").fetchall()),
+                "select * from staging.stg_row_accounting order by entity"
+            ).fetchall(),
+            "abilities": dict(
+                ((lrn, s), t)
+                for lrn, s, t in con.execute(
+                    "select learner_id, skill_id, theta from irt.learner_abilities"
+                ).fetchall()
+            ),
             "parameters": con.execute(
-                "select skill_id, item_id, slope, difficulty from irt.item_parameters "
-                "order by all").fetchall(),
+                "select skill_id, item_id, slope, difficulty from irt.item_parameters order by all"
+            ).fetchall(),
             "ledger_files": con.execute("select count(*) from raw.load_ledger").fetchone()[0],
         }
     finally:
@@ -72,18 +84,28 @@ def snapshot(warehouse: Path) -> dict:
 def refreshes(tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e")
     saved = dict(os.environ)
-    os.environ.update({
-        "SKILLGAP_LANDING_DIR": str(root / "landing"),
-        "SKILLGAP_WAREHOUSE": str(root / "warehouse.duckdb"),
-        "SKILLGAP_SERVING": str(root / "serving.duckdb"),
-        "DAGSTER_HOME": str(root / "dagster_home"),
-    })
+    os.environ.update(
+        {
+            "SKILLGAP_LANDING_DIR": str(root / "landing"),
+            "SKILLGAP_WAREHOUSE": str(root / "warehouse.duckdb"),
+            "SKILLGAP_SERVING": str(root / "serving.duckdb"),
+            "DAGSTER_HOME": str(root / "dagster_home"),
+        }
+    )
     try:
         settings = load_settings()
-        generate(out_dir=settings.landing_dir, truth_dir=root / "truth", companies=COMPANIES,
-                 learners=LEARNERS, days=DAYS, seed=3)
-        last_day = max(re.search(r"\d{4}-\d{2}-\d{2}", p.name).group()
-                       for p in settings.landing_dir.glob("attempts/*"))
+        generate(
+            out_dir=settings.landing_dir,
+            truth_dir=root / "truth",
+            companies=COMPANIES,
+            learners=LEARNERS,
+            days=DAYS,
+            seed=3,
+        )
+        last_day = max(
+            re.search(r"\d{4}-\d{2}-\d{2}", p.name).group()
+            for p in settings.landing_dir.glob("attempts/*")
+        )
         held_back = root / "held_back"
         held = []
         for path in sorted(settings.landing_dir.rglob(f"*_{last_day}*")):
@@ -102,8 +124,13 @@ def refreshes(tmp_path_factory):
         run_refresh()
         third = snapshot(settings.warehouse)
         yield {
-            "settings": settings, "truth": root / "truth", "first": first, "second": second,
-            "third": third, "held": [p for p, _ in held], "serving_bytes": serving_bytes,
+            "settings": settings,
+            "truth": root / "truth",
+            "first": first,
+            "second": second,
+            "third": third,
+            "held": [p for p, _ in held],
+            "serving_bytes": serving_bytes,
         }
     finally:
         os.environ.clear()
@@ -130,9 +157,11 @@ def con(refreshes):
 def test_rejected_rows_match_the_injected_faults_reason_by_reason(refreshes, con):
     faults = json.loads((refreshes["truth"] / "faults.json").read_text())
     for entity, reasons in faults["rejected"].items():
-        got = dict(con.execute(
-            f"select reject_reason, count(*) from staging.stg_{entity}_rejected group by all"
-        ).fetchall())
+        got = dict(
+            con.execute(
+                f"select reject_reason, count(*) from staging.stg_{entity}_rejected group by all"
+            ).fetchall()
+        )
         assert got == reasons, entity
     accounting = {row[0]: row[1:] for row in refreshes["third"]["accounting"]}
     for entity, landed in faults["landed_rows"].items():
@@ -146,7 +175,8 @@ def test_rejected_rows_match_the_injected_faults_reason_by_reason(refreshes, con
 def test_the_corrupt_file_is_in_the_ledger_with_its_error(refreshes, con):
     faults = json.loads((refreshes["truth"] / "faults.json").read_text())
     failed = con.execute(
-        "select file_path, error from raw.load_ledger where status = 'failed'").fetchall()
+        "select file_path, error from raw.load_ledger where status = 'failed'"
+    ).fetchall()
     assert [path for path, _ in failed] == faults["corrupt_files"]
     assert faults["corrupt_files"][0] in failed[0][1]
 
@@ -176,10 +206,13 @@ def test_new_files_add_exactly_their_rows(refreshes):
 def test_learners_without_new_attempts_keep_theta_across_refreshes(refreshes, con):
     second, third = refreshes["second"]["abilities"], refreshes["third"]["abilities"]
     last_day = con.execute("select max(submitted_at)::date from staging.stg_attempts").fetchone()
-    movers = {r[0] for r in con.execute(
-        "select distinct learner_id from staging.stg_attempts where submitted_at::date = ?",
-        [last_day[0]],
-    ).fetchall()}
+    movers = {
+        r[0]
+        for r in con.execute(
+            "select distinct learner_id from staging.stg_attempts where submitted_at::date = ?",
+            [last_day[0]],
+        ).fetchall()
+    }
     stayers = [k for k in second if k[0] not in movers]
     assert stayers and all(third[k] == second[k] for k in stayers)
     assert any(third[k] != second[k] for k in second if k[0] in movers)
@@ -228,8 +261,9 @@ def test_company_rankings_follow_true_mean_ability(con):
     by_skill: dict[str, list] = {}
     for skill, score, truth in rows:
         by_skill.setdefault(skill, []).append((score, truth))
-    correlations = [spearman(*zip(*pairs, strict=True)) for pairs in by_skill.values()
-                    if len(pairs) >= 8]
+    correlations = [
+        spearman(*zip(*pairs, strict=True)) for pairs in by_skill.values() if len(pairs) >= 8
+    ]
     assert correlations, "no skill with 8 unsuppressed companies"
     # About 15 companies per skill at this size: a rank correlation's standard error under
     # no association is about 0.27, so a median over the skills above 0.25 is well clear of it.
@@ -248,8 +282,9 @@ def test_learner_percentiles_follow_true_ability_percentiles(con):
     by_skill: dict[str, list] = {}
     for skill, percentile, truth in rows:
         by_skill.setdefault(skill, []).append((percentile, truth))
-    correlations = [spearman(*zip(*pairs, strict=True)) for pairs in by_skill.values()
-                    if len(pairs) >= 30]
+    correlations = [
+        spearman(*zip(*pairs, strict=True)) for pairs in by_skill.values() if len(pairs) >= 30
+    ]
     assert np.median(correlations) > 0.5
 
 
@@ -292,8 +327,12 @@ def test_no_peer_group_below_the_privacy_minimum_is_shown(con):
 def test_the_serving_file_carries_every_mart(refreshes):
     serving = duckdb.connect(str(refreshes["settings"].serving), read_only=True)
     try:
-        tables = {r[0] for r in serving.execute(
-            "select table_name from duckdb_tables() where schema_name = 'marts'").fetchall()}
+        tables = {
+            r[0]
+            for r in serving.execute(
+                "select table_name from duckdb_tables() where schema_name = 'marts'"
+            ).fetchall()
+        }
         assert set(MARTS) <= tables
         assert serving.execute("select count(*) from marts.learner_skill_scores").fetchone()[0]
     finally:

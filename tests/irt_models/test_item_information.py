@@ -29,7 +29,7 @@ def test_graded_information_is_the_expected_curvature_of_the_loglikelihood():
     for t in (-2.0, 0.0, 1.1):
         h = 1e-4
         p = probabilities(t)
-        second = (np.log(probabilities(t + h)) - 2 * np.log(p) + np.log(probabilities(t - h)))
+        second = np.log(probabilities(t + h)) - 2 * np.log(p) + np.log(probabilities(t - h))
         expected = -np.sum(p * second / h**2)
         assert abs(item_information(cal, [t])[0, 0] - expected) < 1e-3
 

@@ -39,8 +39,9 @@ def simulate_truth(seed: int = 4):
     return rng, theta, items, slope, difficulty
 
 
-def response_rows(rng, theta, items, slope, difficulty, day: int, learners: np.ndarray,
-                  per_learner: int):
+def response_rows(
+    rng, theta, items, slope, difficulty, day: int, learners: np.ndarray, per_learner: int
+):
     rows = []
     for learner in learners:
         for k in rng.choice(len(items), size=per_learner, replace=False):
@@ -50,8 +51,19 @@ def response_rows(rng, theta, items, slope, difficulty, day: int, learners: np.n
             at = START + timedelta(days=day, minutes=int(rng.integers(0, 600)))
             candidates = [skill] if given else list(SKILLS)
             for candidate in candidates:
-                rows.append((candidate, f"L{learner:04d}", item_id, f"C{learner % 7}",
-                             "quiz", response, 2, at, not given))
+                rows.append(
+                    (
+                        candidate,
+                        f"L{learner:04d}",
+                        item_id,
+                        f"C{learner % 7}",
+                        "quiz",
+                        response,
+                        2,
+                        at,
+                        not given,
+                    )
+                )
     return rows
 
 
@@ -90,8 +102,9 @@ def two_runs(tmp_path_factory):
     everyone = np.arange(N_LEARNERS)
     rows = []
     for day in range(9):
-        rows += response_rows(rng, theta, items, slope, difficulty, day,
-                              everyone[everyone % 9 == day], per_learner=24)
+        rows += response_rows(
+            rng, theta, items, slope, difficulty, day, everyone[everyone % 9 == day], per_learner=24
+        )
     path = tmp_path_factory.mktemp("irt") / "warehouse.duckdb"
     con = duckdb.connect(str(path))
     write_intermediate(con, rows, items)
@@ -108,8 +121,19 @@ def two_runs(tmp_path_factory):
     rows += response_rows(rng, theta, items_2, slope_2, difficulty_2, 9, movers, per_learner=6)
     for learner in rng.choice(np.setdiff1d(everyone, movers), size=80, replace=False):
         p = 1 / (1 + np.exp(-1.2 * (theta[learner, 0] - 0.3)))
-        rows.append(("alpha", f"L{learner:04d}", "alpha_new", "C0", "quiz",
-                     int(rng.random() < p), 2, START + timedelta(days=9, hours=1), False))
+        rows.append(
+            (
+                "alpha",
+                f"L{learner:04d}",
+                "alpha_new",
+                "C0",
+                "quiz",
+                int(rng.random() < p),
+                2,
+                START + timedelta(days=9, hours=1),
+                False,
+            )
+        )
     # The 80 answer only the new item: they must move too; record who did.
     answered_new = {r[1] for r in rows if r[2] == "alpha_new"}
     write_intermediate(con, rows, items_2)
@@ -117,20 +141,32 @@ def two_runs(tmp_path_factory):
     run_scoring(con, "run2", START + timedelta(days=10), settings)
     second = snapshot(con)
     yield {
-        "con": con, "path": path, "first": first, "second": second, "theta": theta, "items": items,
-        "movers": {f"L{m:04d}" for m in movers} | answered_new, "settings": settings,
+        "con": con,
+        "path": path,
+        "first": first,
+        "second": second,
+        "theta": theta,
+        "items": items,
+        "movers": {f"L{m:04d}" for m in movers} | answered_new,
+        "settings": settings,
     }
     con.close()
 
 
 def snapshot(con):
     return {
-        "params": {(s, i): (a, b) for s, i, a, b in con.execute(
-            "select skill_id, item_id, slope, difficulty from irt.item_parameters"
-        ).fetchall()},
-        "abilities": {(lrn, s): (t, se) for lrn, s, t, se in con.execute(
-            "select learner_id, skill_id, theta, theta_se from irt.learner_abilities"
-        ).fetchall()},
+        "params": {
+            (s, i): (a, b)
+            for s, i, a, b in con.execute(
+                "select skill_id, item_id, slope, difficulty from irt.item_parameters"
+            ).fetchall()
+        },
+        "abilities": {
+            (lrn, s): (t, se)
+            for lrn, s, t, se in con.execute(
+                "select learner_id, skill_id, theta, theta_se from irt.learner_abilities"
+            ).fetchall()
+        },
     }
 
 
@@ -141,10 +177,14 @@ def test_anchored_item_parameters_are_identical_in_the_next_run(two_runs):
             assert second[key] == value, key
     # alpha got a new item, so it was refitted with its 30 calibrated items held fixed; beta
     # had nothing new and was not refitted at all.
-    anchored = two_runs["con"].execute(
-        "select count(*) from irt.item_parameters where anchored and skill_id = 'alpha' "
-        "and run_id = 'run2'"
-    ).fetchone()[0]
+    anchored = (
+        two_runs["con"]
+        .execute(
+            "select count(*) from irt.item_parameters where anchored and skill_id = 'alpha' "
+            "and run_id = 'run2'"
+        )
+        .fetchone()[0]
+    )
     assert anchored >= 29
 
 
@@ -177,10 +217,15 @@ def test_learners_with_new_attempts_move(two_runs):
 
 
 def test_an_item_without_skill_is_assigned_to_its_true_skill(two_runs):
-    rows = dict((i, (s, m, c)) for i, s, m, c in two_runs["con"].execute(
-        "select item_id, skill_id, method, confidence from irt.item_skill_assignments "
-        "where item_id like 'mixed_%'"
-    ).fetchall())
+    rows = dict(
+        (i, (s, m, c))
+        for i, s, m, c in two_runs["con"]
+        .execute(
+            "select item_id, skill_id, method, confidence from irt.item_skill_assignments "
+            "where item_id like 'mixed_%'"
+        )
+        .fetchall()
+    )
     assert rows["mixed_a"][:2] == ("alpha", "data")
     assert rows["mixed_b"][:2] == ("beta", "data")
     assert rows["mixed_a"][2] > 0.9 and rows["mixed_b"][2] > 0.9
@@ -208,10 +253,13 @@ def test_history_keeps_each_runs_estimate(two_runs):
         "select count(distinct as_of) from irt.learner_ability_history"
     ).fetchone()[0]
     assert n_as_of >= 2
-    latest = dict(((lrn, s), t) for lrn, s, t in con.execute(
-        "select learner_id, skill_id, arg_max(theta, as_of) from irt.learner_ability_history "
-        "group by all"
-    ).fetchall())
+    latest = dict(
+        ((lrn, s), t)
+        for lrn, s, t in con.execute(
+            "select learner_id, skill_id, arg_max(theta, as_of) from irt.learner_ability_history "
+            "group by all"
+        ).fetchall()
+    )
     for key, (theta, _) in two_runs["second"]["abilities"].items():
         assert latest[key] == theta
 
@@ -225,10 +273,13 @@ def test_full_recalibration_is_linked_back_to_the_old_scale(two_runs, tmp_path):
     shutil.copy(two_runs["path"], copy)
     recal = duckdb.connect(str(copy))
     run_calibration(recal, "run3", START + timedelta(days=11), settings)
-    after = {(s, i): (a, b) for s, i, a, b in recal.execute(
-        "select skill_id, item_id, slope, difficulty from irt.item_parameters "
-        "where slope > 0 and flag is null"
-    ).fetchall()}
+    after = {
+        (s, i): (a, b)
+        for s, i, a, b in recal.execute(
+            "select skill_id, item_id, slope, difficulty from irt.item_parameters "
+            "where slope > 0 and flag is null"
+        ).fetchall()
+    }
     recal.close()
     common = [k for k in after if before.get(k) and before[k][0] and before[k][0] > 0]
     shift = np.mean([after[k][1] - before[k][1] for k in common])
@@ -266,17 +317,29 @@ def test_irt_sees_through_the_selection_that_biases_raw_percent_correct(tmp_path
         for course in sorted({entry, min(entry + 1, 8)}):
             for j in range(course * 8, course * 8 + 8):
                 p = 1 / (1 + np.exp(-slope[j] * (theta[learner] - difficulty[j])))
-                rows.append(("alpha", f"L{learner:04d}", items[j][0], "C0", "quiz",
-                             int(rng.random() < p), 2, START, False))
+                rows.append(
+                    (
+                        "alpha",
+                        f"L{learner:04d}",
+                        items[j][0],
+                        "C0",
+                        "quiz",
+                        int(rng.random() < p),
+                        2,
+                        START,
+                        False,
+                    )
+                )
     con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
     write_intermediate(con, rows, items)
     run_calibration(con, "run1", START, IrtSettings())
     run_scoring(con, "run1", START, IrtSettings())
-    estimates = dict(con.execute(
-        "select learner_id, theta from irt.learner_abilities").fetchall())
-    raw = dict(con.execute(
-        "select learner_id, avg(response) from intermediate.int_irt_responses group by all"
-    ).fetchall())
+    estimates = dict(con.execute("select learner_id, theta from irt.learner_abilities").fetchall())
+    raw = dict(
+        con.execute(
+            "select learner_id, avg(response) from intermediate.int_irt_responses group by all"
+        ).fetchall()
+    )
     con.close()
     learners = sorted(estimates)
     truth = np.array([theta[int(k[1:])] for k in learners])

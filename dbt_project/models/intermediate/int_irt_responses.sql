@@ -15,6 +15,8 @@ candidate_skills as (select * from {{ ref('int_item_candidate_skills') }}),
 
 learners as (select * from {{ ref('stg_learners') }}),
 
+courses as (select * from {{ ref('stg_courses') }}),
+
 -- A quiz question is right or wrong; an assignment's partial credit falls in one of K ordered
 -- categories, floor(score_normalised * K), with full marks in the top one.
 categorised as (
@@ -23,6 +25,7 @@ categorised as (
         scored_attempts.item_id,
         scored_attempts.submitted_at,
         items.item_type,
+        courses.level as course_level,
         case
             when items.item_type = 'quiz'
                 then case when scored_attempts.score_normalised >= 0.5 then 1 else 0 end
@@ -37,6 +40,7 @@ categorised as (
         end as n_categories
     from scored_attempts
     inner join items on scored_attempts.item_id = items.item_id
+    left join courses on items.course_id = courses.course_id
 ),
 
 -- An item whose skill is not settled (no skill_id, several course skills) gets one row per
@@ -51,6 +55,16 @@ responses_by_skill as (
         categorised.response,
         categorised.n_categories,
         categorised.submitted_at,
+        -- The level of the course in which the learner first answered an item of the skill:
+        -- where they entered it. Learners choose courses near their own level, so this is the
+        -- design group of a multiple-group calibration (irt_models, groups=).
+        coalesce(
+            first_value(categorised.course_level) over (
+                partition by candidate_skills.skill_id, categorised.learner_id
+                order by categorised.submitted_at, categorised.item_id
+            ),
+            'unknown'
+        ) as entry_level,
         not candidate_skills.is_given and candidate_skills.n_candidates > 1 as is_candidate
     from categorised
     inner join candidate_skills on categorised.item_id = candidate_skills.item_id
@@ -67,6 +81,7 @@ final as (
         cast(response as integer) as response,
         cast(n_categories as integer) as n_categories,
         submitted_at,
+        entry_level,
         is_candidate
     from responses_by_skill
 )
