@@ -8,6 +8,8 @@ Varadhan, R., & Roland, C. (2008). Simple and globally convergent methods for ac
 the convergence of any EM algorithm. Scandinavian Journal of Statistics, 35, 335-353.
 Kim, S. (2006). A comparative study of IRT fixed parameter calibration methods. Journal of
 Educational Measurement, 43, 355-381.
+Bock, R. D., & Zimowski, M. F. (1997). Multiple group IRT. In W. J. van der Linden &
+R. K. Hambleton (Eds.), Handbook of modern item response theory (pp. 433-448). Springer.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from scipy.special import logit
 
 from . import quadrature as quad
 from .data import encode
-from .estep import Design, block_posterior, estep
+from .estep import Design, block_posterior, estep, group_order
 from .fit import fit_flags, mean_squares, residual_terms
+from .groups import mixture_moments, person_groups
 from .information import (
     Accumulator,
     choose_method,
@@ -56,6 +59,7 @@ def calibrate(
     min_responses: int = MIN_RESPONSES,
     se: bool = True,
     n_jobs: int | None = None,
+    groups=None,
 ) -> Calibration:
     """Calibrate items by marginal maximum likelihood (Bock-Aitkin EM).
 
@@ -106,6 +110,21 @@ def calibrate(
         Compute standard errors (cross-product information; see ``irt_models.information``).
     n_jobs : int, optional
         Threads for the E-step; defaults to the number of CPUs.
+    groups : array-like of shape (n_responses,), optional
+        Group of each response's person (integer codes or labels, constant within a
+        person), for multiple-group calibration (Bock & Zimowski 1997; mirt
+        ``multipleGroup`` with free means and variances): each group has its own latent
+        N(group_mean, group_var), estimated with the items. Use it when who answers which
+        items depends on the trait through a known group (learners choose courses near
+        their level): given the group, the item set is fixed and the missing responses are
+        ignorable. The scale is that of the whole population: the mixture of the group
+        distributions, weighted by persons per group, has mean 0 and variance 1 (for Rasch
+        items only the mean is fixed, at 0; with answered ``fixed_items`` the anchors
+        define the scale and every group's mean and variance are free). Groups with fewer
+        than 20 persons (``groups.MIN_GROUP_PERSONS``) get the pooled distribution (the
+        mixture's mean and variance); with at most one larger group the fit is the
+        single-population one. Standard errors hold the largest group's moments at their
+        estimates (they pin the scale locally). None (default): one population.
 
     Returns
     -------
@@ -124,6 +143,8 @@ def calibrate(
     _check_options(quadrature, tol, max_iter, min_responses, prior)
     theta = quad.grid(quadrature)
     coded = encode(persons, items, responses)
+    grp = None if groups is None else person_groups(groups, coded.person, coded.n_persons)
+    multi = grp is not None and int(grp.own.sum()) > 1
     fixed = parameters_from(fixed_items, "fixed_items")
     start = parameters_from(init, "init")
 
@@ -206,7 +227,14 @@ def calibrate(
     n_rows = int(Ki.sum())
     use = included[item_u]
     row = offsets[pos[item_u[use]]] + category[use]
-    design = Design(coded.person[use], row, coded.n_persons, n_rows, len(theta), n_jobs)
+    if multi:
+        # persons recoded so that each group is one contiguous run (see estep)
+        person = group_order(grp.person)[coded.person[use]]
+        run_group = np.sort(grp.person, kind="stable")
+        design = Design(person, row, coded.n_persons, n_rows, len(theta), n_jobs, run_group)
+        del person
+    else:
+        design = Design(coded.person[use], row, coded.n_persons, n_rows, len(theta), n_jobs)
     row_item = np.repeat(np.arange(len(inc)), Ki)
     counts_rc = np.bincount(row, minlength=n_rows).astype(float)
     answered = np.zeros(len(inc), dtype=bool)
@@ -251,16 +279,27 @@ def calibrate(
     groups_all = _groups(Ki, offsets, np.ones(len(inc), dtype=bool))
     groups_est = _groups(Ki, offsets, est)
     state = _State(a, d, mu, var, groups_est, slope_free, mean_free, var_free)
+    if multi:
+        # identification: "scale" standardises the mixture to N(0, 1), "shift" only centres
+        # it (Rasch slopes fix the unit), "none" when answered anchors define the scale
+        ident = "none" if mean_free else ("shift" if var_free else "scale")
+        state.set_groups(grp, ident, est)
 
     def em_map(x):
         state.unpack(x)
         logT = _log_table(state.a, state.d, groups_all, theta, n_rows)
-        ll, counts, mass = estep(design, logT, quad.log_weights(theta, state.mu, state.var))
+        log_prior = (
+            state.prior_table(theta) if multi else quad.log_weights(theta, state.mu, state.var)
+        )
+        ll, counts, mass = estep(design, logT, log_prior)
         objective = ll + _log_prior(state, prior)
         for k, (idx, rows) in groups_est.items():
             state.a[idx], state.d[idx, : k - 1] = update_items(
                 counts[rows], state.a[idx], state.d[idx, : k - 1], theta, prior, slope_free[idx]
             )
+        if multi:
+            state.update_groups(mass, theta)
+            return state.pack(), objective
         m, v = latent_moments(mass, theta)
         if mean_free:
             state.mu = m
@@ -320,6 +359,19 @@ def calibrate(
     fit_fl = np.full(n_items, None, dtype=object)
     fit_fl[inc] = fit_flags(a_f, slope_free, final["infit"], final["outfit"])
     flags = _merge_flags(flags, fit_fl)
+    group_fields = {}
+    if grp is not None:
+        gm = np.full(len(grp.labels), float(state.mu))
+        gv = np.full(len(grp.labels), float(state.var))
+        if multi:
+            gm, gv = state.group_mean.copy(), state.group_var.copy()
+        group_fields = {
+            "groups": grp.labels,
+            "group_n": grp.n,
+            "group_mean": gm,
+            "group_var": gv,
+            "group_pooled": ~grp.own if multi else np.ones(len(grp.labels), dtype=bool),
+        }
     return Calibration(
         items=labels,
         model=models,
@@ -343,6 +395,7 @@ def calibrate(
         converged=bool(converged),
         n_persons=int(n_persons),
         quadrature=int(quadrature),
+        **group_fields,
     )
 
 
@@ -356,6 +409,60 @@ class _State:
         self.slope_free = slope_free
         self.mean_free, self.var_free = mean_free, var_free
         self.slope_idx = np.nonzero(slope_free)[0]
+        self.person_groups = None
+
+    # -- multiple groups ----------------------------------------------------------------
+    def set_groups(self, person_groups, ident, est):
+        """Give every group with enough persons a latent distribution of its own.
+
+        ``ident`` is "scale", "shift" or "none" (see ``standardise``); ``est`` marks the
+        estimated items, which the identification transformation moves.
+        """
+        self.person_groups = person_groups
+        self.ident = ident
+        self.est = est
+        self.own = np.nonzero(person_groups.own)[0]
+        self.group_mean = np.full(len(person_groups.labels), float(self.mu))
+        self.group_var = np.full(len(person_groups.labels), float(self.var))
+        self.mean_free = self.var_free = False  # the group moments take their place
+        self.standardise()
+
+    def prior_table(self, theta) -> np.ndarray:
+        """Log latent weights per group, shape (n_groups, Q)."""
+        return np.array(
+            [
+                quad.log_weights(theta, m, v)
+                for m, v in zip(self.group_mean, self.group_var, strict=True)
+            ]
+        )
+
+    def update_groups(self, mass, theta) -> None:
+        """M-step for the group moments from the groups' posterior node masses."""
+        for g in self.own:
+            self.group_mean[g], self.group_var[g] = latent_moments(mass[g], theta)
+        self.standardise()
+
+    def standardise(self) -> None:
+        """Linear transformation to the scale of the mixture of the group distributions.
+
+        ``theta = M + s * theta'`` maps the mixture (weighted by persons per group) to mean 0
+        and variance 1 ("scale"), or to mean 0 with ``s = 1`` ("shift"); item parameters
+        follow (``a' = a s``, ``d' = d + a M``) so the likelihood is unchanged. Groups that
+        are pooled get the mixture's moments.
+        """
+        own, pg = self.own, self.person_groups
+        m, v = mixture_moments(pg.n[own], self.group_mean[own], self.group_var[own])
+        if self.ident != "none":
+            s = np.sqrt(v) if self.ident == "scale" else 1.0
+            e = self.est
+            self.d[e] += self.a[e, None] * m
+            self.a[e] *= s
+            self.group_mean[own] = (self.group_mean[own] - m) / s
+            self.group_var[own] /= s * s
+            m, v = (0.0, 1.0) if self.ident == "scale" else (0.0, v)
+        self.mu, self.var = m, v
+        pooled = ~pg.own
+        self.group_mean[pooled], self.group_var[pooled] = m, v
 
     def pack(self) -> np.ndarray:
         parts = [self.a[self.slope_idx]]
@@ -365,6 +472,8 @@ class _State:
             parts.append([self.mu])
         if self.var_free:
             parts.append([self.var])
+        if self.person_groups is not None:
+            parts += [self.group_mean[self.own], self.group_var[self.own]]
         return np.concatenate([np.asarray(p, dtype=float) for p in parts])
 
     def unpack(self, x: np.ndarray) -> None:
@@ -379,6 +488,14 @@ class _State:
             i += 1
         if self.var_free:
             self.var = float(x[i])
+        if self.person_groups is not None:
+            n = len(self.own)
+            self.group_mean[self.own] = x[i : i + n]
+            self.group_var[self.own] = x[i + n : i + 2 * n]
+            own, pg = self.own, self.person_groups
+            m, v = mixture_moments(pg.n[own], self.group_mean[own], self.group_var[own])
+            self.mu, self.var = m, v
+            self.group_mean[~pg.own], self.group_var[~pg.own] = m, v
 
     def valid(self, x: np.ndarray) -> bool:
         if not np.all(np.isfinite(x)):
@@ -389,6 +506,10 @@ class _State:
             if k > 2 and np.any(np.diff(x[i : i + n].reshape(len(idx), k - 1), axis=1) >= 0):
                 return False
             i += n
+        if self.person_groups is not None:
+            n = len(self.own)
+            v = x[i + n : i + 2 * n]
+            return bool(np.all((v > 1e-4) & (v < 1e4)))
         if self.mean_free:
             i += 1
         return not (self.var_free and not (1e-4 < x[i] < 1e4))
@@ -442,7 +563,8 @@ def _squarem(em_map, x0, tol, max_iter, state):
 def _final_pass(design, state, groups_all, groups_est, theta, n_rows, row_item, Ki, se, prior):
     """Log-likelihood, item fit at EAPs and (optionally) the information, in one pass."""
     logT = _log_table(state.a, state.d, groups_all, theta, n_rows)
-    log_prior = quad.log_weights(theta, state.mu, state.var)
+    multi = state.person_groups is not None
+    log_prior = state.prior_table(theta) if multi else quad.log_weights(theta, state.mu, state.var)
     n_inc = len(state.a)
     kmax = state.d.shape[1] + 1
     dpad = np.where(np.isfinite(state.d), state.d, -np.inf)
@@ -458,7 +580,8 @@ def _final_pass(design, state, groups_all, groups_est, theta, n_rows, row_item, 
         for k, (idx, _) in groups_est.items():
             slot_index[idx, 1:k] = n_par + np.arange(len(idx) * (k - 1)).reshape(len(idx), k - 1)
             n_par += len(idx) * (k - 1)
-        n_latent = int(state.mean_free) + int(state.var_free)
+        lat_mat, col_group = _latent_scores(state, theta, log_prior)
+        n_latent = lat_mat.shape[1]
         per_person = np.diff(design.indptr)
         touched_rows = np.zeros(n_rows)
         touched_rows += (slot_index >= 0).sum(axis=1)[row_item]
@@ -471,16 +594,6 @@ def _final_pass(design, state, groups_all, groups_est, theta, n_rows, row_item, 
         acc = Accumulator(method, slot_index, row_item, n_par, n_latent)
         V = node_scores(state.a, state.d, groups_all, theta, n_rows, kmax)
         Vflat = V.reshape(n_rows * kmax, len(theta))
-        w = np.exp(log_prior)
-        mu, var = state.mu, state.var
-        lat_funcs = []
-        if state.mean_free:
-            f = (theta - mu) / var
-            lat_funcs.append(f - w @ f)
-        if state.var_free:
-            f = ((theta - mu) ** 2 - var) / (2 * var**2)
-            lat_funcs.append(f - w @ f)
-        lat_mat = np.array(lat_funcs).T if lat_funcs else np.zeros((len(theta), 0))
 
     def fn(blk):
         post, logp = block_posterior(blk, logT, log_prior)
@@ -505,7 +618,11 @@ def _final_pass(design, state, groups_all, groups_est, theta, n_rows, row_item, 
                 for s in range(0, len(cols), step):
                     sl_ = slice(s, s + step)
                     vals[sl_] = np.einsum("nq,ntq->nt", post[local[sl_]], V[cols[sl_]])
-            out["info"] = acc.block(blk.stop - blk.start, local, cols, vals, post @ lat_mat)
+            latent = post @ lat_mat
+            if col_group is not None:  # a person scores only their own group's moments
+                codes, starts, stops = blk.runs
+                latent *= np.repeat(codes, stops - starts)[:, None] == col_group[None, :]
+            out["info"] = acc.block(blk.stop - blk.start, local, cols, vals, latent)
         return out
 
     parts = design.map(fn)
@@ -528,6 +645,40 @@ def _final_pass(design, state, groups_all, groups_est, theta, n_rows, row_item, 
                         prec[g] = 1 / prior.slope_sd**2 if t == 0 else 1 / prior.intercept_sd**2
         cov = item_covariances(kind, info, acc.slot_index, prec)
     return {"loglik": loglik, "infit": infit, "outfit": outfit, "cov": cov}
+
+
+def _latent_scores(state, theta, log_prior):
+    """Complete-data scores of the estimated latent moments at the nodes, centred.
+
+    Returns ``(lat_mat, col_group)``: the (Q, n_latent) scores and, with groups, the group
+    of each column (None otherwise). With groups, the largest group's moments that the
+    identification fixes (mean and variance for "scale", the mean for "shift") are held at
+    their estimates, which pins the scale locally.
+    """
+    funcs, col_group = [], []
+
+    def add(mu, var, w, mean, variance, g):
+        if mean:
+            f = (theta - mu) / var
+            funcs.append(f - w @ f)
+            col_group.append(g)
+        if variance:
+            f = ((theta - mu) ** 2 - var) / (2 * var**2)
+            funcs.append(f - w @ f)
+            col_group.append(g)
+
+    if state.person_groups is None:
+        add(state.mu, state.var, np.exp(log_prior), state.mean_free, state.var_free, -1)
+        col_group = None
+    else:
+        pinned = state.own[np.argmax(state.person_groups.n[state.own])]
+        for g in state.own:
+            mean = state.ident == "none" or g != pinned
+            variance = state.ident != "scale" or g != pinned
+            add(state.group_mean[g], state.group_var[g], np.exp(log_prior[g]), mean, variance, g)
+        col_group = np.array(col_group, dtype=np.int64)
+    lat_mat = np.array(funcs).T if funcs else np.zeros((len(theta), 0))
+    return lat_mat, col_group
 
 
 def _log_table(a, d, groups, theta, n_rows):

@@ -8,6 +8,11 @@ block's dense (rows x Q) arrays stay small; a block that is dense enough (a fixe
 is stored as a dense indicator block and multiplied with BLAS, a sparse block stays CSR.
 No persons x items matrix is ever built. Blocks run on a thread pool: scipy's sparse
 products, BLAS and numpy's ufuncs release the GIL.
+
+With several latent populations (multiple-group calibration, or scoring with group
+priors) the log-prior is an (n_groups, Q) table; persons are coded so that each group is a
+contiguous run, and a block adds each group's row to its run of persons in place, so no
+persons x Q prior is ever built.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ class Block:
     stop: int
     S: object  # CSR matrix or dense ndarray (rows x M)
     ST: object  # CSR transpose, or None for dense blocks
+    runs: tuple | None = None  # (group codes, starts, stops) of the block's group runs
 
     @property
     def dense(self) -> bool:
@@ -52,9 +58,12 @@ class Design:
         Number of quadrature nodes (sizes the blocks).
     n_jobs : int, optional
         Worker threads; defaults to the number of CPUs.
+    group : ndarray of shape (n_persons,), optional
+        Latent-population code of each person (0..n_groups-1), best sorted so that each
+        group is one run of persons (see ``group_order``).
     """
 
-    def __init__(self, person, row, n_persons, n_rows, n_quad, n_jobs=None):
+    def __init__(self, person, row, n_persons, n_rows, n_quad, n_jobs=None, group=None):
         self.n_persons = int(n_persons)
         self.n_rows = int(n_rows)
         self.n_jobs = max(1, int(n_jobs or os.cpu_count() or 1))
@@ -68,6 +77,7 @@ class Design:
         self.indptr = indptr
         self.cols = cols
         self._ones = np.ones(len(cols))
+        self.group = None if group is None else np.asarray(group, dtype=np.int64)
         rows_per_block = max(256, BLOCK_BYTES // (8 * max(n_quad, 1)))
         nnz_per_block = 4 * rows_per_block * 16
         density = len(cols) / max(1, self.n_persons * self.n_rows)
@@ -93,9 +103,15 @@ class Design:
             (self._ones[a:b], self.cols[a:b], ptr), shape=(nrow, self.n_rows), copy=False
         )
         density = (b - a) / max(1, nrow * self.n_rows)
+        runs = None
+        if self.group is not None:
+            g = self.group[start:stop]
+            starts = np.concatenate([[0], np.flatnonzero(np.diff(g)) + 1])
+            stops = np.append(starts[1:], nrow)
+            runs = (g[starts], starts, stops)
         if density >= DENSE_MIN_DENSITY and nrow * self.n_rows * 8 <= DENSE_BLOCK_BYTES:
-            return Block(start, stop, np.ascontiguousarray(S.toarray()), None)
-        return Block(start, stop, S, S.T.tocsr())
+            return Block(start, stop, np.ascontiguousarray(S.toarray()), None, runs)
+        return Block(start, stop, S, S.T.tocsr(), runs)
 
     @property
     def workers(self) -> int:
@@ -128,8 +144,42 @@ class Design:
             return list(ex.map(run, groups))
 
 
+def group_order(group: np.ndarray) -> np.ndarray:
+    """New person codes that make each group a contiguous run (stable within a group).
+
+    Parameters
+    ----------
+    group : ndarray of shape (n_persons,)
+        Group code of each person.
+
+    Returns
+    -------
+    ndarray of shape (n_persons,)
+        ``new[p]`` is person ``p``'s new code; ``group[np.argsort(new)]`` is sorted.
+    """
+    order = np.argsort(group, kind="stable")
+    new = np.empty(len(group), dtype=np.int64)
+    new[order] = np.arange(len(group))
+    return new
+
+
+def add_log_prior(block: Block, L: np.ndarray, log_prior: np.ndarray) -> None:
+    """Add the log-prior to a block's (rows, Q) log-likelihoods in place.
+
+    ``log_prior`` is one row of shape (Q,) for everybody, or an (n_groups, Q) table whose
+    row for each person's group is added run by run.
+    """
+    if log_prior.ndim == 1:
+        L += log_prior[None, :]
+        return
+    for g, s, e in zip(*block.runs, strict=True):
+        L[s:e] += log_prior[g]
+
+
 def block_posterior(block: Block, logT: np.ndarray, log_prior: np.ndarray):
     """Posterior over the nodes for the persons of one block.
+
+    ``log_prior`` has shape (Q,), or (n_groups, Q) for a design with person groups.
 
     Returns
     -------
@@ -138,7 +188,7 @@ def block_posterior(block: Block, logT: np.ndarray, log_prior: np.ndarray):
         Marginal log-likelihood of each person.
     """
     L = block.S @ logT
-    L += log_prior[None, :]
+    add_log_prior(block, L, log_prior)
     m = L.max(axis=1, keepdims=True)
     L -= m
     np.exp(L, out=L)
@@ -155,34 +205,42 @@ def estep(design: Design, logT: np.ndarray, log_prior: np.ndarray):
     design : Design
     logT : ndarray of shape (n_rows, Q)
         Log category probabilities at the nodes.
-    log_prior : ndarray of shape (Q,)
-        Log latent weights at the nodes.
+    log_prior : ndarray of shape (Q,) or (n_groups, Q)
+        Log latent weights at the nodes, for everybody or per person group.
 
     Returns
     -------
     loglik : float
     counts : ndarray of shape (n_rows, Q)
         Expected number of responses in each (item, category) at each node.
-    node_mass : ndarray of shape (Q,)
-        Expected number of persons at each node.
+    node_mass : ndarray of shape (Q,) or (n_groups, Q)
+        Expected number of persons at each node (per group for a table of priors).
     """
     Q = logT.shape[1]
+
+    def node_mass(blk, post):
+        if log_prior.ndim == 1:
+            return post.sum(axis=0)
+        n = np.zeros(log_prior.shape)
+        for g, s, e in zip(*blk.runs, strict=True):
+            n[g] += post[s:e].sum(axis=0)
+        return n
 
     def fn(blk: Block, acc: dict) -> None:
         post, logp = block_posterior(blk, logT, log_prior)
         r = blk.S.T @ post if blk.dense else blk.ST @ post
         if "r" in acc:
             acc["r"] += r
-            acc["n"] += post.sum(axis=0)
+            acc["n"] += node_mass(blk, post)
             acc["ll"] += logp.sum()
         else:
             acc["r"] = np.asarray(r)
-            acc["n"] = post.sum(axis=0)
+            acc["n"] = node_mass(blk, post)
             acc["ll"] = logp.sum()
 
     parts = design.reduce(fn)
     counts = np.zeros((design.n_rows, Q))
-    mass = np.zeros(Q)
+    mass = np.zeros(log_prior.shape)
     ll = 0.0
     for acc in parts:
         counts += acc["r"]

@@ -58,7 +58,8 @@ class Calibration:
     infit, outfit : ndarray of shape (n_items,)
         Information-weighted and unweighted mean squares at the persons' EAP estimates.
     latent_mean, latent_var : float
-        Latent distribution N(latent_mean, latent_var) on this scale.
+        Latent distribution N(latent_mean, latent_var) on this scale; with groups, the
+        mean and variance of the mixture of the group distributions (the population).
     loglik : float
         Marginal log-likelihood at the estimates (without the item priors).
     iterations : int
@@ -67,6 +68,16 @@ class Calibration:
     n_persons : int
     quadrature : int
         Number of quadrature nodes on [-6, 6] used to fit and, by default, to score.
+    groups : ndarray of shape (n_groups,) or None
+        Group labels of a multiple-group calibration (``calibrate(..., groups=)``), sorted;
+        None without groups.
+    group_n : ndarray of shape (n_groups,) of int or None
+        Persons per group.
+    group_mean, group_var : ndarray of shape (n_groups,) or None
+        Each group's latent N(group_mean, group_var) on this scale.
+    group_pooled : ndarray of shape (n_groups,) of bool or None
+        The group had too few persons (or was the only large one) and has the pooled
+        distribution: its mean and variance are ``latent_mean`` and ``latent_var``.
     """
 
     items: np.ndarray
@@ -91,6 +102,11 @@ class Calibration:
     converged: bool = True
     n_persons: int = 0
     quadrature: int = DEFAULT_POINTS
+    groups: np.ndarray | None = None
+    group_n: np.ndarray | None = None
+    group_mean: np.ndarray | None = None
+    group_var: np.ndarray | None = None
+    group_pooled: np.ndarray | None = None
     _lookup: dict = field(default=None, init=False, repr=False)
 
     def __post_init__(self):
@@ -147,6 +163,19 @@ class Calibration:
             f"converged: {self.converged}",
             f"  latent mean: {self.latent_mean:.4f}   latent variance: {self.latent_var:.4f}   "
             f"quadrature: {self.quadrature} points on [-6, 6]",
+        ]
+        if self.groups is not None:
+            lines.append(
+                f"  groups: {len(self.groups)} (latent mean and variance above are the mixture's)"
+            )
+            lines.append(f"  {'group':<16}{'persons':>9}{'mean':>9}{'variance':>10}")
+            for g in range(len(self.groups)):
+                note = "  pooled" if self.group_pooled[g] else ""
+                lines.append(
+                    f"  {str(self.groups[g])[:15]:<16}{self.group_n[g]:>9d}"
+                    f"{self.group_mean[g]:>9.3f}{self.group_var[g]:>10.3f}{note}"
+                )
+        lines += [
             "",
             f"  {'item':<16}{'model':<7}{'a':>8}{'se':>8}{'b':>9}{'se':>8}{'K':>3}"
             f"{'n':>9}{'infit':>7}{'outfit':>7}  flag",

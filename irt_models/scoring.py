@@ -7,7 +7,10 @@
   the standard error is ``1 / sqrt(I(theta) + 1 / latent_var)`` at the mode, with the test
   information ``I`` (observed and expected information coincide for 2PL/Rasch items).
 
-Persons need not be in the calibration: only item parameters are used.
+Persons need not be in the calibration: only item parameters are used. The prior is the
+calibration's single population N(latent_mean, latent_var), also after a multiple-group
+calibration, so a person's score does not depend on their group; ``groups=`` scores with
+each group's own prior instead, for group-level statistics only.
 
 References
 ----------
@@ -25,7 +28,8 @@ from scipy.special import expit
 
 from . import quadrature as quad
 from .data import as_labels, as_responses
-from .estep import Design, block_posterior
+from .estep import Design, block_posterior, group_order
+from .groups import person_groups
 from .models import log_probs
 from .results import Calibration
 
@@ -54,6 +58,7 @@ class _Prepared:
     person: np.ndarray
     item: np.ndarray  # position in the calibration
     category: np.ndarray  # model category
+    group: np.ndarray | None = None  # position in calibration.groups of each person
 
 
 def score(
@@ -66,6 +71,7 @@ def score(
     unknown_items: str = "ignore",
     quadrature: int | None = None,
     n_jobs: int | None = None,
+    groups=None,
 ) -> Scores:
     """Score persons on the calibration's scale.
 
@@ -86,6 +92,13 @@ def score(
         Nodes on [-6, 6] for EAP; defaults to the calibration's.
     n_jobs : int, optional
         Threads; defaults to the number of CPUs.
+    groups : array-like of shape (n_responses,), optional
+        Group of each response's person (constant within a person), with labels among
+        ``calibration.groups``: each person is then scored with their group's prior
+        N(group_mean, group_var) instead of the population's. Such scores shrink towards
+        the group means, so they suit group-level statistics (group means, distributions),
+        not individual reporting, where a score must not depend on the group (entry
+        course) a learner chose. None (default): the population prior for everybody.
 
     Returns
     -------
@@ -97,7 +110,7 @@ def score(
         raise ValueError(f"method: expected 'eap' or 'map', got {method!r}")
     if unknown_items not in ("ignore", "raise"):
         raise ValueError(f"unknown_items: expected 'ignore' or 'raise', got {unknown_items!r}")
-    prep = _prepare(calibration, persons, items, responses, unknown_items)
+    prep = _prepare(calibration, persons, items, responses, unknown_items, groups)
     n_used = np.bincount(prep.person, minlength=len(prep.person_labels))
     theta, se = _score_eap(calibration, prep, quadrature, n_jobs)
     if method == "map":
@@ -159,7 +172,7 @@ def marginal_loglik(
     return _posterior_pass(calibration, prep, quadrature, n_jobs, want_scores=False)[2]
 
 
-def _prepare(cal, persons, items, responses, unknown_items) -> _Prepared:
+def _prepare(cal, persons, items, responses, unknown_items, groups=None) -> _Prepared:
     p = as_labels(persons, "persons")
     i = as_labels(items, "items")
     r = as_responses(responses)
@@ -168,6 +181,16 @@ def _prepare(cal, persons, items, responses, unknown_items) -> _Prepared:
             f"persons, items, responses: expected equal lengths, got {len(p)}, {len(i)}, {len(r)}"
         )
     person_labels, person = np.unique(p, return_inverse=True)
+    group = None
+    if groups is not None:
+        if cal.groups is None:
+            raise ValueError("groups: the calibration has no groups (calibrate(..., groups=))")
+        pg = person_groups(groups, person, len(person_labels))
+        known = {lab: k for k, lab in enumerate(cal.groups.tolist())}
+        unknown = [lab for lab in pg.labels.tolist() if lab not in known]
+        if unknown:
+            raise ValueError(f"groups: labels unknown to the calibration, e.g. {unknown[:5]}")
+        group = np.array([known[lab] for lab in pg.labels.tolist()], dtype=np.int64)[pg.person]
     item_labels, item_code = np.unique(i, return_inverse=True)
     pos = cal.index(item_labels)
     if unknown_items == "raise" and np.any(pos < 0):
@@ -183,7 +206,7 @@ def _prepare(cal, persons, items, responses, unknown_items) -> _Prepared:
     cat = np.zeros(len(j), dtype=np.int64)
     for t in range(1, cats.shape[1]):
         cat += cats[j, t] <= r
-    return _Prepared(person_labels, person.astype(np.int64), j.astype(np.int64), cat)
+    return _Prepared(person_labels, person.astype(np.int64), j.astype(np.int64), cat, group)
 
 
 def _score_eap(cal, prep, quadrature=None, n_jobs=None):
@@ -205,10 +228,25 @@ def _posterior_pass(cal, prep, quadrature, n_jobs, want_scores):
         idx = used[k[used] == kv]
         rows = offsets[idx][:, None] + np.arange(kv)[None, :]
         logT[rows] = log_probs(cal.slope[idx], d_all[idx, : kv - 1], theta_q)
-    log_prior = quad.log_weights(theta_q, cal.latent_mean, cal.latent_var)
     n_persons = len(prep.person_labels)
     row = offsets[prep.item] + prep.category
-    design = Design(prep.person, row, n_persons, max(n_rows, 1), len(theta_q), n_jobs)
+    if prep.group is None:
+        log_prior = quad.log_weights(theta_q, cal.latent_mean, cal.latent_var)
+        design = Design(prep.person, row, n_persons, max(n_rows, 1), len(theta_q), n_jobs)
+        new = None
+    else:
+        # one prior row per group; persons recoded so that each group is a run
+        log_prior = np.array(
+            [
+                quad.log_weights(theta_q, m, v)
+                for m, v in zip(cal.group_mean, cal.group_var, strict=True)
+            ]
+        )
+        new = group_order(prep.group)
+        run_group = np.sort(prep.group, kind="stable")
+        design = Design(
+            new[prep.person], row, n_persons, max(n_rows, 1), len(theta_q), n_jobs, run_group
+        )
     theta = np.empty(n_persons)
     se = np.empty(n_persons)
 
@@ -222,6 +260,8 @@ def _posterior_pass(cal, prep, quadrature, n_jobs, want_scores):
         return float(logp.sum())
 
     loglik = float(sum(design.map(fn)))
+    if new is not None:
+        theta, se = theta[new], se[new]
     return theta, se, loglik
 
 
@@ -234,6 +274,8 @@ def _score_map(cal, prep, start, max_iter=50, tol=1e-8):
     p = prep.person
     n = len(start)
     mu, var = cal.latent_mean, cal.latent_var
+    if prep.group is not None:
+        mu, var = cal.group_mean[prep.group], cal.group_var[prep.group]
     theta = start.copy()
     info = np.zeros(n)
     for _ in range(max_iter):

@@ -82,6 +82,10 @@ class IrtSettings:
     # An item needs this many responses to be calibrated, and to be assigned a skill by data.
     min_item_responses: int = 30
     min_assignment_responses: int = 50
+    # One latent distribution per entry level (multiple-group MML): learners choose courses
+    # near their own level, so who answers which item depends on ability; within an entry
+    # level it no longer does, and item parameters stay unbiased.
+    multiple_groups: bool = True
     # Skills calibrated at once; numpy releases the GIL in the heavy parts.
     workers: int = 2
     # Days before the data's latest response at which as-of abilities are kept for gains.
@@ -121,7 +125,8 @@ ASSIGNED_RESPONSES = f"""
         responses.company_id,
         responses.response,
         responses.n_categories,
-        responses.submitted_at
+        responses.submitted_at,
+        responses.entry_level
     from {RESPONSES} as responses
     left join irt.item_skill_assignments as assignments
         on assignments.item_id = responses.item_id
@@ -138,6 +143,8 @@ class SkillResponses:
     items: np.ndarray
     responses: np.ndarray
     n_categories: np.ndarray
+    # Each response's learner's entry level in the skill: the design group of the calibration.
+    groups: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -151,6 +158,7 @@ def fetch_responses(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> S
         items=np.asarray(data["item_id"]),
         responses=np.asarray(data["response"], dtype=np.int64),
         n_categories=np.asarray(data["n_categories"], dtype=np.int64),
+        groups=np.asarray(data["entry_level"]) if "entry_level" in data else None,
     )
 
 
@@ -160,13 +168,14 @@ def skill_responses(
     """Settled responses of a skill, plus candidate responses of ``extra_items`` for it."""
     extra = list(extra_items)
     sql = (
-        "select learner_id, item_id, response, n_categories "
+        "select learner_id, item_id, response, n_categories, entry_level "
         f"from ({ASSIGNED_RESPONSES}) where skill_id = ?"
     )
     params: list = [skill_id]
     if extra:
         sql += (
-            f" union all select learner_id, item_id, response, n_categories from {RESPONSES} "
+            " union all select learner_id, item_id, response, n_categories, entry_level "
+            f"from {RESPONSES} "
             "where skill_id = ? and is_candidate and list_contains(?, item_id)"
         )
         params += [skill_id, extra]
@@ -289,6 +298,7 @@ def _calibrate(
         tol=settings.tol,
         max_iter=settings.max_iter,
         min_responses=settings.min_item_responses,
+        groups=data.groups if settings.multiple_groups else None,
     )
 
 

@@ -36,6 +36,7 @@ class IrtConfig(dg.Config):
     """Run options of the IRT stage (Launchpad or run config)."""
 
     full_recalibration: bool = False
+    multiple_groups: bool = True
     min_item_responses: int = 30
     min_assignment_responses: int = 50
     min_items_reportable: int = 5
@@ -44,6 +45,7 @@ class IrtConfig(dg.Config):
     def settings(self) -> IrtSettings:
         return IrtSettings(
             full_recalibration=self.full_recalibration,
+            multiple_groups=self.multiple_groups,
             min_item_responses=self.min_item_responses,
             min_assignment_responses=self.min_assignment_responses,
         )
