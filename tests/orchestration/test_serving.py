@@ -1,7 +1,7 @@
 """The serving file is what BI tools open: readable by them, and never broken by a refresh.
 
-Guards CONTRACT.md section 2's serving file and docs/serving.md: a DuckDB 1.x client (the one
-Metabase's driver bundles) opens it read-only and finds every mart; SQLAlchemy with
+Guards CONTRACT.md section 2's serving file and the README's BI section: a DuckDB 1.x client
+(the one Metabase's driver bundles) opens it read-only and finds every mart; SQLAlchemy with
 duckdb-engine opens it with the URI Superset is given; a reader holding it open during a
 publish neither breaks the publish nor sees a half-written file, keeps its snapshot and sees the
 new data after reconnecting; a failed publish leaves the previous file exactly as it was.
@@ -321,7 +321,7 @@ def test_serving_file_opens_read_only_in_duckdb_1x_with_every_mart(refreshed, du
 @pytest.mark.slow
 def test_serving_file_opens_read_only_through_sqlalchemy_as_superset_does(refreshed):
     assert refreshed["run"].returncode == 0
-    # The URI given to Superset (docs/serving.md): four slashes before an absolute path.
+    # The URI given to Superset (the README's BI section): four slashes before an absolute path.
     engine = sa.create_engine(f"duckdb:///{refreshed['serving']}?access_mode=read_only")
     try:
         with engine.connect() as con:
@@ -342,9 +342,7 @@ def test_serving_file_opens_read_only_through_sqlalchemy_as_superset_does(refres
 @pytest.mark.slow
 def test_starter_questions_in_docs_run_on_the_serving_file_in_duckdb_1x(refreshed, duckdb_1x):
     assert refreshed["run"].returncode == 0
-    statements = re.findall(
-        r"```sql\n(.*?)```", (REPO_ROOT / "docs" / "serving.md").read_text(), flags=re.S
-    )
+    statements = re.findall(r"```sql\n(.*?)```", (REPO_ROOT / "README.md").read_text(), flags=re.S)
     assert len(statements) >= 5
     done = subprocess.run(
         [sys.executable, "-S", "-c", RUN_SQL, str(refreshed["serving"])],
