@@ -1,0 +1,663 @@
+"""Whole-refresh benchmark: generate data at a named size, refresh, then refresh one more day.
+
+``.venv/bin/python benchmarks/refresh.py --size S`` (sizes S, M, L, and XS to try the script;
+see ``SIZES``) generates ``days + 1`` days of sample data into a work folder, holds back the
+last day's files, runs the
+``daily_refresh`` job stage by stage, then lands the held-back day and runs it again (the daily
+case). It prints, per stage, the stage's input rows, seconds, and the peak resident memory of
+the stage's process tree, for the full and the daily refresh, and the ratio daily / full.
+
+How the stages are measured, and why:
+
+- Each stage is the same ``daily_refresh`` job that the schedule and ``make run`` execute
+  (``job.execute_in_process`` against a Dagster instance in the work folder), restricted to the
+  stage's assets with ``asset_selection``; checks on those assets run with them, as in the full
+  job. Stages run in the job's order, each on the warehouse the previous one left.
+- Each stage runs in its own child process, so the peak memory of a stage is its own: the
+  parent polls ``/proc`` every 0.2 s and sums VmRSS over the child and its descendants (the dbt
+  subprocess, which runs DuckDB for the SQL stages). The child's own ``ru_maxrss`` and its
+  children's are reported too and the larger figure is shown; a spike shorter than the poll
+  interval is only seen through them. Shared pages count once per process, so the sum errs high.
+- ``seconds`` is the time of ``execute_in_process`` in the child; ``wall`` adds the child's
+  start-up (importing Dagster and the definitions, a fixed cost of several seconds that a real
+  refresh pays once, not once per stage).
+- dbt tests run with ``DBT_INDIRECT_SELECTION=buildable`` in the stages (see ``run_stage``):
+  each test once, in the stage that builds the last of its parents. The job itself, unsplit,
+  runs the same tests with dbt's default (eager) selection.
+- Splitting the job costs one more ``dbt build`` start (staging and intermediate are one dbt
+  invocation in the job, two here). ``--whole`` also runs the unsplit job, full and daily, on a
+  second warehouse from the same landing files, as a cross-check of the totals.
+- Rows in are read from the warehouse between stages: files' rows loaded by ingest, raw rows
+  for staging, staging attempts for intermediate, ``int_irt_responses`` rows for IRT,
+  ``irt.learner_abilities`` rows for the marts, mart rows for publish.
+
+The work folder (default ``/tmp/skillgap-bench/<size>``) holds the landing files, truth, the
+warehouse, the serving file, ``DAGSTER_HOME`` and one log per stage under ``logs/``.
+``--keep`` reuses landing files generated earlier with the same size and seed. The benchmark
+prints figures and asserts nothing; on a shared machine, run it twice and read the spread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+
+from orchestration.sample_data import DEFAULT_START
+from orchestration.settings import REPO_ROOT, Settings
+
+SEED = 7
+POLL_SECONDS = 0.2
+
+
+@dataclass(frozen=True)
+class Size:
+    companies: int
+    learners: int
+    days: int
+    approx_attempts: str
+
+
+SIZES = {
+    # XS checks the benchmark itself in about a minute; its figures are start-up costs.
+    "XS": Size(20, 1_000, 10, "about 5k"),
+    "S": Size(200, 20_000, 90, "about 1M"),
+    "M": Size(1_000, 200_000, 90, "about 10M"),
+    "L": Size(3_000, 1_000_000, 90, "about 50M"),
+}
+
+# (id, label) in the order of the daily_refresh job.
+STAGES = (
+    ("ingest", "ingest"),
+    ("staging", "staging"),
+    ("intermediate", "intermediate"),
+    ("irt_calibrate", "IRT calibrate"),
+    ("irt_score", "IRT score"),
+    ("marts", "marts"),
+    ("publish", "publish"),
+)
+LABELS = dict(STAGES)
+WHOLE = "whole"
+
+# A landing file of one day: <entity>_<YYYY-MM-DD>[suffix].<csv|parquet> (sample_data._copy).
+DAY_FILE = re.compile(r"^[a-z_]+_(\d{4}-\d{2}-\d{2})[^/]*\.(csv|parquet)$")
+
+
+def stage_selection(stage: str):
+    """The asset selection of one stage (None for the whole job)."""
+    import dagster as dg
+
+    from orchestration.assets import irt
+
+    return {
+        "ingest": dg.AssetSelection.groups("ingest"),
+        # Seeds are in group staging (orchestration.dbt_project.GROUP_BY_SCHEMA).
+        "staging": dg.AssetSelection.groups("staging"),
+        "intermediate": dg.AssetSelection.groups("intermediate"),
+        "irt_calibrate": dg.AssetSelection.assets(
+            irt.ITEM_PARAMETERS, irt.CALIBRATION_RUNS, irt.ASSIGNMENTS
+        ),
+        "irt_score": dg.AssetSelection.assets(irt.ABILITIES, irt.HISTORY),
+        "marts": dg.AssetSelection.groups("marts"),
+        # The serving asset, with its freshness check (checks follow their asset).
+        "publish": dg.AssetSelection.groups("serving"),
+    }.get(stage)
+
+
+# ---------------------------------------------------------------------------------------------
+# The child: one stage of the job in this process
+
+
+def run_stage_child(stage: str, result_path: Path) -> int:
+    """Execute one stage (or the whole job) of ``daily_refresh``; write figures as JSON."""
+    import dagster as dg
+
+    from orchestration.definitions import defs
+
+    job = defs.get_job_def("daily_refresh")
+    selection = stage_selection(stage)
+    keys = None
+    if selection is not None:
+        keys = sorted(selection.resolve(defs.resolve_asset_graph()))
+    started = time.perf_counter()
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(
+            instance=instance,
+            asset_selection=keys,
+            raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+        )
+    seconds = time.perf_counter() - started
+    durations = {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.step_materialization_data.materialization
+        value = materialization.metadata.get("Execution Duration")
+        if value is not None:
+            durations[materialization.asset_key.to_user_string()] = float(value.value)
+    figures = {
+        "stage": stage,
+        "success": result.success,
+        "run_id": result.run_id,
+        "seconds": seconds,
+        "assets": len(keys) if keys is not None else None,
+        "maxrss_self_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "maxrss_children_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+        "dbt_durations": durations,
+        "failures": [
+            f"{event.step_key}: {event.message}" for event in result.all_events if event.is_failure
+        ],
+    }
+    result_path.write_text(json.dumps(figures, indent=2), encoding="utf-8")
+    return 0 if result.success else 1
+
+
+# ---------------------------------------------------------------------------------------------
+# The parent: processes, memory, rows
+
+
+def _ppid(pid: str) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as fh:
+            text = fh.read()
+    except OSError:
+        return None
+    # The command name may hold spaces and parentheses: fields start after the last ')'.
+    return int(text[text.rfind(")") + 2 :].split()[1])
+
+
+def _vmrss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def tree_rss_kb(root: int) -> int:
+    """VmRSS summed over ``root`` and all its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            parent = _ppid(entry)
+            if parent is not None:
+                children.setdefault(parent, []).append(int(entry))
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += _vmrss_kb(pid)
+        todo.extend(children.get(pid, ()))
+    return total
+
+
+class TreePeak(threading.Thread):
+    """Polls the process tree of ``pid`` until stopped; ``peak_kb`` is the largest sum seen."""
+
+    def __init__(self, pid: int):
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.peak_kb = 0
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            self.peak_kb = max(self.peak_kb, tree_rss_kb(self.pid))
+            self._stop_event.wait(POLL_SECONDS)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join()
+
+
+@dataclass
+class Measure:
+    """One row of a results table."""
+
+    label: str
+    rows: int | None = None
+    seconds: float | None = None
+    wall: float = 0.0
+    peak_kb: int = 0
+    ok: bool = True
+    note: str = ""
+    child: dict = field(default_factory=dict)
+
+    @property
+    def peak_mb(self) -> float:
+        return self.peak_kb / 1024
+
+
+def run_child(cmd: list[str], env: dict[str, str], log_path: Path) -> tuple[float, int, int]:
+    """Run ``cmd`` with its output in ``log_path``: (wall seconds, peak tree kB, return code)."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    with open(log_path, "w", encoding="utf-8") as log:
+        process = subprocess.Popen(cmd, env=env, cwd=REPO_ROOT, stdout=log, stderr=log)
+        poller = TreePeak(process.pid)
+        poller.start()
+        code = process.wait()
+        poller.stop()
+    return time.perf_counter() - started, poller.peak_kb, code
+
+
+def run_stage(stage: str, env: dict[str, str], logs: Path, tag: str) -> Measure:
+    result_path = logs / f"{tag}_{stage}.json"
+    result_path.unlink(missing_ok=True)
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child-stage", stage]
+    cmd += ["--child-result", str(result_path)]
+    if stage != WHOLE:
+        # A stage is a subset of a dbt multi-asset, for which dagster-dbt lets dbt pick tests by
+        # eager indirect selection: the staging stage would run tests that also read
+        # intermediate and marts tables, which do not exist yet on a fresh warehouse. With
+        # "buildable" each test runs in the stage that builds the last of its parents, once.
+        env = {"DBT_INDIRECT_SELECTION": "buildable", **env}
+    wall, peak_kb, code = run_child(cmd, env, logs / f"{tag}_{stage}.log")
+    measure = Measure(LABELS.get(stage, stage), wall=wall, peak_kb=peak_kb, ok=code == 0)
+    if result_path.exists():
+        child = json.loads(result_path.read_text(encoding="utf-8"))
+        measure.child = child
+        measure.seconds = child["seconds"]
+        measure.peak_kb = max(peak_kb, child["maxrss_self_kb"], child["maxrss_children_kb"])
+    if not measure.ok:
+        measure.note = f"FAILED, see {logs / f'{tag}_{stage}.log'}"
+    return measure
+
+
+def query(warehouse: Path, sql: str, default=None):
+    """One value from the warehouse, read only; ``default`` when it or the table is missing."""
+    if not warehouse.exists():
+        return default
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return con.execute(sql).fetchone()[0]
+    except duckdb.CatalogException:
+        return default
+    finally:
+        con.close()
+
+
+def table_rows(warehouse: Path, schema: str, exclude: tuple[str, ...] = ()) -> int | None:
+    """Rows summed over the base tables of ``schema``."""
+    if not warehouse.exists():
+        return None
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        names = [
+            r[0]
+            for r in con.execute(
+                "select table_name from information_schema.tables "
+                "where table_schema = ? and table_type = 'BASE TABLE'",
+                [schema],
+            ).fetchall()
+            if r[0] not in exclude
+        ]
+        return sum(
+            con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()[0] for name in names
+        )
+    finally:
+        con.close()
+
+
+def rows_in(stage: str, warehouse: Path) -> int | None:
+    """The input rows of a stage, read before it runs (ingest: see ``ingested_rows``)."""
+    if stage == "staging":
+        return table_rows(warehouse, "raw", exclude=("load_ledger",))
+    sql = {
+        "intermediate": "select count(*) from staging.stg_attempts",
+        "irt_calibrate": "select count(*) from intermediate.int_irt_responses",
+        "irt_score": "select count(*) from intermediate.int_irt_responses",
+        "marts": "select count(*) from irt.learner_abilities",
+    }.get(stage)
+    if sql:
+        return query(warehouse, sql)
+    if stage == "publish":
+        return table_rows(warehouse, "marts")
+    return None
+
+
+def last_load_id(warehouse: Path) -> int:
+    return query(warehouse, "select coalesce(max(load_id), 0) from raw.load_ledger", 0)
+
+
+def ingested_rows(warehouse: Path, after_load_id: int, entity: str | None = None) -> int:
+    """Rows of the files loaded with a load id above ``after_load_id``."""
+    where = f" and entity = '{entity}'" if entity else ""
+    return query(
+        warehouse,
+        "select coalesce(sum(n_rows), 0) from raw.load_ledger "
+        f"where status = 'loaded' and load_id > {after_load_id}{where}",
+        0,
+    )
+
+
+def run_refresh(stages: list[str], env: dict[str, str], logs: Path, tag: str) -> list[Measure]:
+    """Run ``stages`` in order; stop after a failed one."""
+    warehouse = Path(env["SKILLGAP_WAREHOUSE"])
+    measures = []
+    for stage in stages:
+        before = last_load_id(warehouse)
+        rows = rows_in(stage, warehouse)
+        print(f"  {tag}: {LABELS.get(stage, stage)} ...", end="", flush=True)
+        measure = run_stage(stage, env, logs, tag)
+        if stage in ("ingest", WHOLE):
+            rows = ingested_rows(warehouse, before)
+            attempts = ingested_rows(warehouse, before, "attempts")
+            measure.child["attempts"] = attempts
+            measure.note = f"{attempts:,} attempts"
+        measure.rows = rows
+        print(f" {measure.seconds or measure.wall:.1f} s, {measure.peak_mb:,.0f} MB")
+        measures.append(measure)
+        if not measure.ok:
+            print(f"  {measure.note}")
+            for failure in measure.child.get("failures", [])[:5]:
+                print(f"    {failure[:300]}")
+            break
+    return measures
+
+
+# ---------------------------------------------------------------------------------------------
+# Data: generate, hold back the last day, land it
+
+
+def generate(size: Size, workdir: Path, keep: bool, env: dict[str, str]) -> Measure:
+    landing, truth = workdir / "landing", workdir / "truth"
+    holdback = workdir / "holdback"
+    stamp = workdir / "generated.json"
+    wanted = {**size.__dict__, "days_generated": size.days + 1, "seed": SEED}
+    if keep and stamp.exists() and json.loads(stamp.read_text(encoding="utf-8")) == wanted:
+        faults = json.loads((truth / "faults.json").read_text(encoding="utf-8"))
+        rows = sum(faults["landed_rows"].values())
+        return Measure("generate", rows=rows, note="reused (--keep)")
+    for path in (landing, truth, holdback, stamp):
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+    cmd = [sys.executable, "-m", "orchestration.sample_data"]
+    cmd += ["--companies", str(size.companies), "--learners", str(size.learners)]
+    cmd += ["--days", str(size.days + 1), "--seed", str(SEED)]
+    cmd += ["--out", str(landing), "--truth", str(truth)]
+    print("  generate ...", end="", flush=True)
+    wall, peak_kb, code = run_child(cmd, env, workdir / "logs" / "generate.log")
+    print(f" {wall:.1f} s, {peak_kb / 1024:,.0f} MB")
+    if code != 0:
+        sys.exit(f"generate failed, see {workdir / 'logs' / 'generate.log'}")
+    faults = json.loads((truth / "faults.json").read_text(encoding="utf-8"))
+    stamp.write_text(json.dumps(wanted), encoding="utf-8")
+    rows = sum(faults["landed_rows"].values())
+    return Measure(
+        "generate",
+        rows=rows,
+        seconds=wall,
+        wall=wall,
+        peak_kb=peak_kb,
+        note=f"rows written; {faults['landed_rows']['attempts']:,} attempts",
+    )
+
+
+def check_naming(landing: Path) -> list[str]:
+    """Landing files that do not follow <entity>_<YYYY-MM-DD>[...].<csv|parquet>."""
+    return sorted(
+        str(p.relative_to(landing))
+        for p in landing.rglob("*")
+        if p.is_file() and not DAY_FILE.match(p.name)
+    )
+
+
+def move_day(source: Path, target: Path, day: date) -> int:
+    """Move every file of ``day`` from ``source`` to ``target``, keeping sub-folders."""
+    moved = 0
+    for path in sorted(source.rglob("*")):
+        match = DAY_FILE.match(path.name)
+        if path.is_file() and match and match.group(1) == day.isoformat():
+            destination = target / path.relative_to(source)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, destination)
+            moved += 1
+    return moved
+
+
+# ---------------------------------------------------------------------------------------------
+# Output
+
+
+def machine() -> list[str]:
+    model = "unknown"
+    with open("/proc/cpuinfo", encoding="utf-8") as fh:
+        for line in fh:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo", encoding="utf-8") as fh:
+        mem_kb = int(next(line for line in fh if line.startswith("MemTotal")).split()[1])
+    return [
+        f"date:    {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        f"machine: {len(os.sched_getaffinity(0))} CPUs ({os.cpu_count()} online), "
+        f"{mem_kb / 1024**2:.1f} GiB RAM, {model}; {platform.platform()}",
+        f"python:  {platform.python_version()}, duckdb {duckdb.__version__}",
+    ]
+
+
+def load() -> str:
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def fmt(value, spec: str, empty: str = "-") -> str:
+    return empty if value is None else format(value, spec)
+
+
+def print_table(
+    title: str, measures: list[Measure], full: list[Measure] | None = None, total: bool = True
+) -> None:
+    by_label = {m.label: m for m in full or []}
+    header = f"{'stage':<15}{'rows in':>13}{'seconds':>10}{'wall s':>9}{'peak MB':>10}"
+    if full is not None:
+        header += f"{'x full':>8}"
+    print()
+    print(title)
+    print(header + "  note")
+    print("-" * (len(header) + 6))
+    for m in measures:
+        line = (
+            f"{m.label:<15}{fmt(m.rows, ',d'):>13}{fmt(m.seconds, '.1f'):>10}"
+            f"{m.wall:>9.1f}{m.peak_mb:>10,.0f}"
+        )
+        if full is not None:
+            base = by_label.get(m.label)
+            ratio = m.seconds / base.seconds if base and base.seconds and m.seconds else None
+            line += f"{fmt(ratio, '.2f'):>8}"
+        print(line + (f"  {m.note}" if m.note else ""))
+    if not total:
+        return
+    stages = [m for m in measures if m.label != "generate"]
+    seconds = sum(m.seconds or 0 for m in stages)
+    wall = sum(m.wall for m in stages)
+    peak = max((m.peak_mb for m in stages), default=0)
+    print("-" * (len(header) + 6))
+    print(f"{'refresh total':<15}{'':>13}{seconds:>10.1f}{wall:>9.1f}{peak:>10,.0f}")
+
+
+def print_slowest_dbt(measures: list[Measure], top: int = 5) -> None:
+    """The slowest dbt nodes per SQL stage, from dagster-dbt's Execution Duration metadata."""
+    for m in measures:
+        durations = m.child.get("dbt_durations") or {}
+        if not durations:
+            continue
+        slowest = sorted(durations.items(), key=lambda kv: -kv[1])[:top]
+        listed = ", ".join(f"{key.split('/')[-1]} {s:.1f}" for key, s in slowest)
+        print(f"  {m.label}: {sum(durations.values()):.1f} s in dbt nodes; slowest: {listed}")
+
+
+def print_calibration_runs(warehouse: Path, measure: Measure | None) -> None:
+    if measure is None or not measure.child.get("run_id") or not warehouse.exists():
+        return
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        rows = con.execute(
+            "select skill_id, run_type, n_learners, n_items, n_new_items, n_responses, "
+            "iterations, converged, seconds from irt.calibration_runs where run_id = ? "
+            "order by seconds desc",
+            [measure.child["run_id"]],
+        ).fetchall()
+    finally:
+        con.close()
+    if not rows:
+        return
+    print(
+        f"  {'skill':<24}{'run type':<14}{'learners':>10}{'items':>7}{'new':>5}"
+        f"{'responses':>12}{'iter':>6}{'conv':>6}{'seconds':>9}"
+    )
+    for skill, run_type, learners, items, new, responses, iterations, converged, s in rows:
+        print(
+            f"  {skill:<24}{run_type:<14}{learners:>10,}{items:>7}{new:>5}{responses:>12,}"
+            f"{iterations:>6}{str(converged):>6}{s:>9.1f}"
+        )
+    print(
+        f"  {len(rows)} skills, {sum(r[-1] for r in rows):.1f} s summed over skills "
+        "(step 1 fits skills in parallel threads, so the sum can exceed the stage's seconds)"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def environment(workdir: Path, warehouse_dir: Path) -> tuple[Settings, dict[str, str]]:
+    settings = Settings(
+        landing_dir=workdir / "landing",
+        warehouse=warehouse_dir / "warehouse.duckdb",
+        serving=warehouse_dir / "serving.duckdb",
+        dagster_home=workdir / "dagster_home",
+    )
+    env = {**os.environ, **settings.as_env()}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["PYTHONUNBUFFERED"] = "1"
+    return settings, env
+
+
+def reset_warehouse(settings: Settings) -> None:
+    for path in (settings.warehouse, settings.serving):
+        for candidate in (path, path.with_name(path.name + ".wal")):
+            candidate.unlink(missing_ok=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=sorted(SIZES), default="S")
+    parser.add_argument(
+        "--workdir", type=Path, default=None, help="default /tmp/skillgap-bench/<size>"
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="reuse landing files generated earlier at this size"
+    )
+    parser.add_argument(
+        "--whole",
+        action="store_true",
+        help="also run the unsplit job (full and daily) on a second warehouse, as a cross-check",
+    )
+    parser.add_argument("--child-stage", help=argparse.SUPPRESS)
+    parser.add_argument("--child-result", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child_stage:
+        return run_stage_child(args.child_stage, args.child_result)
+
+    from orchestration.refresh import prepare_dbt_manifest, prepare_environment
+
+    size = SIZES[args.size]
+    workdir = (args.workdir or Path("/tmp/skillgap-bench") / args.size).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    logs = workdir / "logs"
+    settings, env = environment(workdir, workdir)
+    print(
+        f"skillgap whole-refresh benchmark, size {args.size}: {size.companies:,} companies, "
+        f"{size.learners:,} learners, {size.days} days + 1 daily ({size.approx_attempts} "
+        f"attempts); seed {SEED}"
+    )
+    print("\n".join(machine()))
+    print(f"load average at start: {load()}")
+    print(f"work folder: {workdir} (one log per stage in {logs})")
+    started = time.perf_counter()
+
+    gen = generate(size, workdir, args.keep, env)
+    last_day = DEFAULT_START + timedelta(days=size.days)
+    odd = check_naming(settings.landing_dir) + check_naming(workdir / "holdback")
+    if odd:
+        print(f"warning: {len(odd)} landing files not named <entity>_<date>...: {odd[:5]}")
+    # Whatever a previous run left: the landing folder starts without the last day.
+    move_day(settings.landing_dir, workdir / "holdback", last_day)
+    held = sum(1 for p in (workdir / "holdback").rglob("*") if p.is_file())
+    print(f"held back {held} files of {last_day} for the daily run")
+
+    # A fresh warehouse and Dagster instance; the manifest the dbt assets are built from.
+    reset_warehouse(settings)
+    shutil.rmtree(settings.dagster_home, ignore_errors=True)
+    prepare_environment(settings)
+    prepare_dbt_manifest()
+
+    stage_ids = [s for s, _ in STAGES]
+    print("full refresh:")
+    full = run_refresh(stage_ids, env, logs, "full")
+    daily: list[Measure] = []
+    if all(m.ok for m in full):
+        moved = move_day(workdir / "holdback", settings.landing_dir, last_day)
+        print(f"landed {moved} files of {last_day}; daily refresh:")
+        daily = run_refresh(stage_ids, env, logs, "daily")
+
+    whole: list[Measure] = []
+    if args.whole:
+        whole_settings, whole_env = environment(workdir, workdir / "whole")
+        reset_warehouse(whole_settings)
+        whole_settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
+        move_day(settings.landing_dir, workdir / "holdback", last_day)
+        print("unsplit job (cross-check):")
+        whole += run_refresh([WHOLE], whole_env, logs, "whole_full")
+        move_day(workdir / "holdback", settings.landing_dir, last_day)
+        whole += run_refresh([WHOLE], whole_env, logs, "whole_daily")
+        whole[0].label, whole[-1].label = "whole, full", "whole, daily"
+
+    print_table("FULL REFRESH (stage by stage)", [gen, *full])
+    print_slowest_dbt(full)
+    print("IRT calibration per skill, full refresh (irt.calibration_runs):")
+    calibrate = {m.label: m for m in full}.get(LABELS["irt_calibrate"])
+    print_calibration_runs(settings.warehouse, calibrate)
+    if daily:
+        print_table("DAILY REFRESH (one more day landed)", daily, full)
+        print_slowest_dbt(daily)
+        full_s = sum(m.seconds or 0 for m in full)
+        daily_s = sum(m.seconds or 0 for m in daily)
+        full_wall = sum(m.wall for m in full)
+        daily_wall = sum(m.wall for m in daily)
+        full_att = full[0].child.get("attempts", 0)
+        day_att = daily[0].child.get("attempts", 0)
+        share = f"{day_att / full_att:.1%}" if full_att else "-"
+        print(
+            f"daily / full: {daily_s / full_s:.2f} by seconds, {daily_wall / full_wall:.2f} "
+            f"by wall; the day landed {day_att:,} attempts = {share} of the full refresh's"
+        )
+    if whole:
+        print_table("UNSPLIT JOB (one process per refresh, cross-check)", whole, total=False)
+    print()
+    print(f"load average at end: {load()}; benchmark took {time.perf_counter() - started:.0f} s")
+    print(
+        "Note: a shared machine; other processes compete for the CPUs, so read seconds "
+        "with the load averages above."
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
