@@ -205,7 +205,14 @@ def _inverse(M: np.ndarray) -> np.ndarray:
             S = np.tril(S) + np.tril(S, -1).T
             if np.all(np.isfinite(S)) and np.all(np.diag(S) > 0):
                 return S
-    S = np.linalg.pinv(M)
+    if not np.all(np.isfinite(M)):
+        # An item or latent parameter at a degenerate optimum (e.g. a slope near 0 with an
+        # unbounded intercept): its standard errors are unknown, not an error of the fit.
+        return np.full_like(M, np.nan)
+    try:
+        S = np.linalg.pinv(M)
+    except np.linalg.LinAlgError:
+        return np.full_like(M, np.nan)
     d = np.diag(S).copy()
     d[d <= 0] = np.nan
     S[np.arange(len(d)), np.arange(len(d))] = d

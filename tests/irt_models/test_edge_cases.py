@@ -146,3 +146,12 @@ def test_summary_reports_the_fit_and_every_item(sim):
     text = cal.summary()
     assert "log-likelihood" in text and f"{cal.loglik:.3f}" in text
     assert len(text.splitlines()) == 6 + cal.n_items
+
+
+def test_a_degenerate_information_matrix_gives_unknown_standard_errors_not_an_error():
+    """An item at a degenerate optimum (slope near 0, unbounded intercept) can make the
+    information matrix non-finite; its standard errors are then NaN and the fit stands."""
+    from irt_models.information import _inverse
+
+    result = _inverse(np.array([[np.nan, 0.0], [0.0, 1.0]]))
+    assert result.shape == (2, 2) and np.isnan(result).all()
