@@ -228,8 +228,10 @@ def stored_items(con: duckdb.DuckDBPyConnection, skill_id: str) -> set[str]:
 def stored_categories(con: duckdb.DuckDBPyConnection, skill_id: str) -> dict[str, list[int]]:
     """Response value of each model category of the skill's calibrated items."""
     rows = con.execute(
+        # Only fitted items have categories; an unfitted item's are padding (-1).
         "select item_id, categories from irt.item_parameters "
-        "where skill_id = ? and categories is not null",
+        "where skill_id = ? and slope is not null and categories is not null "
+        "and list_min(categories) >= 0",
         [skill_id],
     ).fetchall()
     return {item: list(cats) for item, cats in rows}

@@ -352,3 +352,21 @@ def test_irt_sees_through_the_selection_that_biases_raw_percent_correct(tmp_path
     # entry level (multiple-group MML) removes that bias.
     assert raw_r < 0.3
     assert irt_r > 0.8
+
+
+def test_an_item_not_fitted_before_keeps_its_responses_when_it_is_calibrated_later(tmp_path):
+    """An item too rare to fit in one run is stored without parameters; when it is calibrated
+    in a later run its responses are taken as they are, not mapped through placeholder
+    categories."""
+    from orchestration.irt_runs import ensure_irt_schema, stored_categories
+
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    ensure_irt_schema(con)
+    con.execute(
+        "insert into irt.item_parameters (skill_id, item_id, model, slope, categories, "
+        "n_categories, anchored, run_id, calibrated_at) values "
+        "('alpha', 'rare', '2pl', null, [-1, -1], 2, false, 'r', now()), "
+        "('alpha', 'fitted', 'grm', 1.1, [0, 2, 3], 3, false, 'r', now())"
+    )
+    assert stored_categories(con, "alpha") == {"fitted": [0, 2, 3]}
+    con.close()

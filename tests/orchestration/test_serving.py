@@ -39,8 +39,9 @@ MARTS = [
     "skill_gaps",
     "top_learners",
 ]
-# Small enough for a quick refresh, large enough that some skills calibrate and fill the marts.
-SAMPLE = ["--companies", "30", "--learners", "1200", "--days", "20"]
+# Small enough for a quick refresh, large enough that skills have items with min_item_responses
+# (30) responses, so they calibrate and fill the marts.
+SAMPLE = ["--companies", "20", "--learners", "2500", "--days", "30"]
 
 # A BI client in a separate process: opens the file read-only, prints what it sees as one JSON
 # line, then on each stdin line prints it again ("reconnect" first closes and reopens).
