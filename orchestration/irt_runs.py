@@ -492,16 +492,30 @@ def refresh_settled_assignments(con: duckdb.DuckDBPyConnection, run_id: str) -> 
 
 
 def undecided_items(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, list[str]]]:
-    """(item_id, course_id, candidate skills) of items whose skill is still to be decided."""
+    """(item_id, course_id, candidate skills) of items whose skill is still to be decided.
+
+    An item left unassigned is looked at again only once it has more responses than when it
+    was last decided, so a refresh without new data changes no assignment.
+    """
     return con.execute(
-        """
+        f"""
+        with responding as (
+            select item_id, count(distinct learner_id) as n_responses
+            from {RESPONSES} where is_candidate group by item_id
+        )
         select candidates.item_id, any_value(candidates.course_id),
                list(candidates.skill_id order by candidates.skill_id)
         from intermediate.int_item_candidate_skills as candidates
         left join irt.item_skill_assignments as assignments
             on assignments.item_id = candidates.item_id
+        left join responding on responding.item_id = candidates.item_id
         where not candidates.is_given and candidates.n_candidates > 1
-          and (assignments.method is null or assignments.method = 'unassigned')
+          and (
+              assignments.method is null
+              or (assignments.method = 'unassigned'
+                  and coalesce(responding.n_responses, 0)
+                      > coalesce(assignments.n_responses, -1))
+          )
         group by candidates.item_id
         order by candidates.item_id
         """
