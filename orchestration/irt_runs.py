@@ -19,6 +19,7 @@ Pure library over a DuckDB connection: no Dagster import; the assets in
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -632,7 +633,7 @@ def run_calibration(
         runs[skill_id] = run
 
     newly = assign_undecided(con, abilities, settings, run_id)
-    anchored_only = IrtSettings(**{**settings.__dict__, "full_recalibration": False})
+    anchored_only = dataclasses.replace(settings, full_recalibration=False)
     for skill_id, items in newly.items():
         cal, added, _ = calibrate_skill(con, skill_id, anchored_only, extra_items=items)
         if cal is None:

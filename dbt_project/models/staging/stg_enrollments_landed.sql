@@ -51,24 +51,11 @@ checked as (
 ),
 
 ranked as (
-    select
-        load_id,
-        row_number,
-        row_number() over (
-            partition by learner_id, course_id
-            order by load_id desc, row_number desc
-        ) as version_rank,
-        row_number() over (
-            partition by
-                learner_id,
-                course_id,
-                enrolled_at,
-                completed_at,
-                grade
-            order by load_id desc, row_number desc
-        ) as content_rank
-    from checked
-    where reject_reason is null
+    {{ upsert_ranks(
+        'checked',
+        ['learner_id', 'course_id'],
+        ['enrolled_at', 'completed_at', 'grade'],
+    ) }}
 ),
 
 final as (
@@ -87,12 +74,7 @@ final as (
         checked.load_id,
         checked.row_number,
         checked.reject_reason,
-        case
-            when checked.reject_reason is not null then 'rejected'
-            when ranked.version_rank = 1 then 'cleaned'
-            when ranked.content_rank > 1 then 'exact_duplicate'
-            else 'superseded'
-        end as row_status
+        {{ upsert_row_status('checked', 'ranked') }} as row_status
     from checked
     left join ranked
         on checked.load_id = ranked.load_id
