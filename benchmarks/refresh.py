@@ -569,6 +569,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also run the unsplit job (full and daily) on a second warehouse, as a cross-check",
     )
+    parser.add_argument(
+        "--full-only",
+        action="store_true",
+        help="skip the daily case (L: the full refresh alone takes most of an hour)",
+    )
     parser.add_argument("--child-stage", help=argparse.SUPPRESS)
     parser.add_argument("--child-result", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -612,7 +617,7 @@ def main(argv: list[str] | None = None) -> int:
     print("full refresh:")
     full = run_refresh(stage_ids, env, logs, "full")
     daily: list[Measure] = []
-    if all(m.ok for m in full):
+    if all(m.ok for m in full) and not args.full_only:
         moved = move_day(workdir / "holdback", settings.landing_dir, last_day)
         print(f"landed {moved} files of {last_day}; daily refresh:")
         daily = run_refresh(stage_ids, env, logs, "daily")
