@@ -20,6 +20,7 @@ Pure library over a DuckDB connection: no Dagster import; the assets in
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -136,7 +137,7 @@ ASSIGNED_RESPONSES = f"""
 """
 
 
-@dataclass(frozen=True)
+@dataclass
 class SkillResponses:
     """One skill's responses as arrays, ready for irt_models."""
 
@@ -151,36 +152,86 @@ class SkillResponses:
     def n(self) -> int:
         return len(self.responses)
 
+    @functools.cached_property
+    def item_index(self) -> tuple[np.ndarray, np.ndarray]:
+        """(sorted distinct items, each response's position among them), computed once."""
+        return np.unique(self.items, return_inverse=True)
+
 
 def fetch_responses(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> SkillResponses:
     data = con.execute(sql, params).fetchnumpy()
+    # Fixed-width strings once here: numpy sorts them far faster than Python str objects, and
+    # the engine, the scorer and the category remap each take uniques of these arrays.
     return SkillResponses(
-        learners=np.asarray(data["learner_id"]),
-        items=np.asarray(data["item_id"]),
+        learners=np.asarray(data["learner_id"]).astype(str),
+        items=np.asarray(data["item_id"]).astype(str),
         responses=np.asarray(data["response"], dtype=np.int64),
         n_categories=np.asarray(data["n_categories"], dtype=np.int64),
         groups=np.asarray(data["entry_level"]) if "entry_level" in data else None,
     )
 
 
-def skill_responses(
-    con: duckdb.DuckDBPyConnection, skill_id: str, extra_items: Iterable[str] = ()
-) -> SkillResponses:
-    """Settled responses of a skill, plus candidate responses of ``extra_items`` for it."""
-    extra = list(extra_items)
-    sql = (
+def skill_responses(con: duckdb.DuckDBPyConnection, skill_id: str) -> SkillResponses:
+    """Responses of a skill on its settled items (given, only course skill, assigned by data)."""
+    return fetch_responses(
+        con,
         "select learner_id, item_id, response, n_categories, entry_level "
-        f"from ({ASSIGNED_RESPONSES}) where skill_id = ?"
+        f"from ({ASSIGNED_RESPONSES}) where skill_id = ?",
+        [skill_id],
     )
-    params: list = [skill_id]
-    if extra:
-        sql += (
-            " union all select learner_id, item_id, response, n_categories, entry_level "
-            f"from {RESPONSES} "
-            "where skill_id = ? and is_candidate and list_contains(?, item_id)"
+
+
+@dataclass(frozen=True)
+class SkillCensus:
+    """Counts of a skill's settled responses, read in SQL without fetching the responses."""
+
+    n_learners: int = 0
+    n_responses: int = 0
+    n_items: int = 0
+    # Items with at least min_item_responses responses in two or more categories.
+    ready: frozenset[str] = frozenset()
+
+
+def skill_census(
+    con: duckdb.DuckDBPyConnection, settings: IrtSettings, skills: Iterable[str] | None = None
+) -> dict[str, SkillCensus]:
+    """Per skill: learners, responses, items, and the items ready to calibrate.
+
+    Two aggregate queries for all skills, so a daily run can decide that a skill has nothing
+    new to fit without pulling millions of responses into Python.
+    """
+    where, params = "", []
+    if skills is not None:
+        where, params = "where list_contains(?, skill_id)", [list(skills)]
+    per_item = con.execute(
+        f"""
+        select skill_id, count(*) as n_items, sum(n) as n_responses,
+               list(item_id) filter (where n >= ? and varied) as ready
+        from (
+            select skill_id, item_id, count(*) as n, min(response) < max(response) as varied
+            from ({ASSIGNED_RESPONSES}) {where}
+            group by skill_id, item_id
         )
-        params += [skill_id, extra]
-    return fetch_responses(con, sql, params)
+        group by skill_id
+        """,
+        [settings.min_item_responses, *params],
+    ).fetchall()
+    learners = dict(
+        con.execute(
+            f"select skill_id, count(distinct learner_id) from ({ASSIGNED_RESPONSES}) {where} "
+            "group by skill_id",
+            params,
+        ).fetchall()
+    )
+    return {
+        skill: SkillCensus(
+            n_learners=int(learners.get(skill, 0)),
+            n_responses=int(n_responses),
+            n_items=int(n_items),
+            ready=frozenset(ready or ()),
+        )
+        for skill, n_items, n_responses, ready in per_item
+    }
 
 
 def stored_calibration(
@@ -248,7 +299,7 @@ def remap_categories(data: SkillResponses, categories: dict[str, list[int]]) -> 
     responses = data.responses.copy()
     if data.n == 0 or not categories:
         return responses
-    items, inverse = np.unique(data.items, return_inverse=True)
+    items, inverse = data.item_index
     highest = np.full(len(items), -1, dtype=np.int64)
     np.maximum.at(highest, inverse, data.responses)
     for position, item in enumerate(items.tolist()):
@@ -265,27 +316,16 @@ def remap_categories(data: SkillResponses, categories: dict[str, list[int]]) -> 
 # -- calibration --------------------------------------------------------------------------
 
 
-def fittable_items(data: SkillResponses, min_responses: int) -> set[str]:
-    """Items with enough responses, in at least two categories, to be calibrated."""
-    if data.n == 0:
-        return set()
-    items, inverse, counts = np.unique(data.items, return_inverse=True, return_counts=True)
-    low = np.full(len(items), np.iinfo(np.int64).max)
-    high = np.full(len(items), np.iinfo(np.int64).min)
-    np.minimum.at(low, inverse, data.responses)
-    np.maximum.at(high, inverse, data.responses)
-    return set(items[(counts >= min_responses) & (high > low)].tolist())
-
-
 def _calibrate(
     data: SkillResponses,
     settings: IrtSettings,
     fixed: irt_models.Calibration | None,
     responses: np.ndarray | None = None,
 ) -> irt_models.Calibration:
-    item_ncat = {}
-    for item, k in zip(data.items.tolist(), data.n_categories.tolist(), strict=True):
-        item_ncat[item] = max(k, item_ncat.get(item, 0))
+    items, inverse = data.item_index
+    highest = np.zeros(len(items), dtype=np.int64)
+    np.maximum.at(highest, inverse, data.n_categories)
+    item_ncat = dict(zip(items.tolist(), highest.tolist(), strict=True))
     if fixed is not None:
         # Anchors keep the categories they were calibrated with (collapsed ones stay merged).
         for i, item in enumerate(fixed.items.tolist()):
@@ -309,44 +349,48 @@ def calibrate_skill(
     con: duckdb.DuckDBPyConnection,
     skill_id: str,
     settings: IrtSettings,
-    extra_items: Iterable[str] = (),
-) -> tuple[irt_models.Calibration | None, dict, SkillResponses]:
-    """Calibrate one skill on its stored scale; returns (calibration, run row, responses)."""
+    census: SkillCensus,
+    need_responses: bool = False,
+) -> tuple[irt_models.Calibration | None, dict, SkillResponses | None]:
+    """Calibrate one skill on its stored scale; returns (calibration, run row, responses).
+
+    The responses are read only when something is fitted or ``need_responses`` (the caller
+    scores the skill's learners); otherwise they are None.
+    """
     started = time.perf_counter()
-    data = skill_responses(con, skill_id, extra_items)
     stored = stored_calibration(con, skill_id)
     # New items: not calibrated before and now with enough responses to be. Items still short
     # of responses do not trigger a refit on every daily run.
-    ready = fittable_items(data, settings.min_item_responses)
-    new_items = ready - stored_items(con, skill_id)
-    if stored is None and not ready:
+    new_items = census.ready - stored_items(con, skill_id)
+    if stored is None and not census.ready:
         # Too little data to define the scale yet: nothing is fitted, nobody scored; the skill
         # is calibrated on a later run once some item has min_item_responses responses.
-        run_type = "insufficient_data"
-        cal = None
+        run_type, fit = "insufficient_data", None
     elif stored is None:
-        run_type = "initial"
-        cal = _calibrate(data, settings, None)
+        run_type, fit = "initial", "free"
     elif settings.full_recalibration:
-        run_type = "full_recalibration"
+        run_type, fit = "full_recalibration", "linked"
+    else:
+        # With nothing new, nothing is fitted: every parameter stays as stored.
+        run_type, fit = "anchored", ("anchored" if new_items else None)
+    data = skill_responses(con, skill_id) if fit or need_responses else None
+    cal = None
+    if fit == "free":
+        cal = _calibrate(data, settings, None)
+    elif fit == "linked":
         free = _calibrate(data, settings, None)
-        transform = irt_models.link(free, stored, method="stocking-lord")
-        cal = transform.apply(free)
-    elif new_items:
-        run_type = "anchored"
+        cal = irt_models.link(free, stored, method="stocking-lord").apply(free)
+    elif fit == "anchored":
         cal = _calibrate(
             data, settings, stored, remap_categories(data, stored_categories(con, skill_id))
         )
-    else:
-        run_type = "anchored"
-        cal = None  # nothing new: every parameter stays as stored
     run = {
         "skill_id": skill_id,
         "run_type": run_type,
-        "n_learners": int(len(np.unique(data.learners))) if data.n else 0,
-        "n_items": int(len(np.unique(data.items))) if data.n else 0,
-        "n_new_items": len(new_items) if stored is not None else int(len(np.unique(data.items))),
-        "n_responses": data.n,
+        "n_learners": census.n_learners,
+        "n_items": census.n_items,
+        "n_new_items": len(new_items) if stored is not None else census.n_items,
+        "n_responses": census.n_responses,
         "iterations": cal.iterations if cal is not None else 0,
         "converged": bool(cal.converged) if cal is not None else True,
         "loglik": float(cal.loglik) if cal is not None else None,
@@ -363,6 +407,16 @@ def marginal_reliability(theta: np.ndarray, se: np.ndarray) -> float:
         return float("nan")
     signal = float(np.var(theta))
     return signal / (signal + float(np.mean(se**2)))
+
+
+def stored_reliability(con: duckdb.DuckDBPyConnection, skill_id: str) -> float | None:
+    """Marginal reliability of the skill's current scores (a skill not refitted this run)."""
+    value = con.execute(
+        "select var_pop(theta) / (var_pop(theta) + avg(theta_se * theta_se)) "
+        "from irt.learner_abilities where skill_id = ? having count(*) >= 2",
+        [skill_id],
+    ).fetchone()
+    return None if value is None or value[0] is None else float(value[0])
 
 
 def scoring_view(cal: irt_models.Calibration) -> irt_models.Calibration:
@@ -466,11 +520,14 @@ def write_parameters(
     }
     rows = parameter_rows(skill_id, cal, run_id, now, previous)
     con.execute("delete from irt.item_parameters where skill_id = ?", [skill_id])
-    con.executemany(
-        "insert into irt.item_parameters values "
-        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        rows,
-    )
+    # Multi-row VALUES in chunks: executemany costs milliseconds per row in DuckDB.
+    placeholders = "(" + ", ".join(["?"] * 17) + ")"
+    for start in range(0, len(rows), 200):
+        chunk = rows[start : start + 200]
+        con.execute(
+            "insert into irt.item_parameters values " + ", ".join([placeholders] * len(chunk)),
+            [value for row in chunk for value in row],
+        )
 
 
 def refresh_settled_assignments(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
@@ -492,20 +549,29 @@ def refresh_settled_assignments(con: duckdb.DuckDBPyConnection, run_id: str) -> 
     )
 
 
-def undecided_items(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, list[str]]]:
-    """(item_id, course_id, candidate skills) of items whose skill is still to be decided.
+@dataclass(frozen=True)
+class UndecidedItem:
+    item_id: str
+    course_id: str
+    candidates: list[str]
+    n_responses: int  # learners who answered it
+
+
+def undecided_items(con: duckdb.DuckDBPyConnection) -> list[UndecidedItem]:
+    """Items whose skill is still to be decided, with their candidate skills.
 
     An item left unassigned is looked at again only once it has more responses than when it
     was last decided, so a refresh without new data changes no assignment.
     """
-    return con.execute(
+    rows = con.execute(
         f"""
         with responding as (
             select item_id, count(distinct learner_id) as n_responses
             from {RESPONSES} where is_candidate group by item_id
         )
         select candidates.item_id, any_value(candidates.course_id),
-               list(candidates.skill_id order by candidates.skill_id)
+               list(candidates.skill_id order by candidates.skill_id),
+               coalesce(any_value(responding.n_responses), 0)
         from intermediate.int_item_candidate_skills as candidates
         left join irt.item_skill_assignments as assignments
             on assignments.item_id = candidates.item_id
@@ -521,10 +587,22 @@ def undecided_items(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, list
         order by candidates.item_id
         """
     ).fetchall()
+    return [UndecidedItem(*row) for row in rows]
+
+
+def skills_to_assign_with(undecided: list[UndecidedItem], settings: IrtSettings) -> set[str]:
+    """Candidate skills of the undecided items with enough responses to be assigned."""
+    return {
+        skill
+        for item in undecided
+        if item.n_responses >= settings.min_assignment_responses
+        for skill in item.candidates
+    }
 
 
 def assign_undecided(
     con: duckdb.DuckDBPyConnection,
+    undecided: list[UndecidedItem],
     abilities: dict[str, dict[str, float]],
     settings: IrtSettings,
     run_id: str,
@@ -532,25 +610,33 @@ def assign_undecided(
     """Assign undecided items by data; returns the newly assigned items per skill.
 
     ``abilities[skill][learner]`` is the EAP estimate from items of settled skill; a learner
-    without one carries the prior mean 0.
+    without one carries the prior mean 0. The responses of all undecided items come in one
+    query (one per item took most of a calibration run at 200 items and 10M responses).
     """
     newly: dict[str, list[str]] = {}
-    for item_id, course_id, candidates in undecided_items(con):
-        rows = con.execute(
-            f"select learner_id, any_value(response), any_value(n_categories) from {RESPONSES} "
-            "where item_id = ? group by learner_id order by learner_id",
-            [item_id],
-        ).fetchall()
-        learners = [r[0] for r in rows]
-        responses = np.array([r[1] for r in rows], dtype=float)
-        n_categories = int(max((r[2] for r in rows), default=2))
+    if not undecided:
+        return newly
+    data = con.execute(
+        f"select item_id, learner_id, any_value(response) as response, "
+        f"any_value(n_categories) as n_categories from {RESPONSES} "
+        "where list_contains(?, item_id) group by item_id, learner_id "
+        "order by item_id, learner_id",
+        [[item.item_id for item in undecided]],
+    ).fetchnumpy()
+    item_ids = np.asarray(data["item_id"])
+    starts = np.searchsorted(item_ids, [item.item_id for item in undecided], side="left")
+    ends = np.searchsorted(item_ids, [item.item_id for item in undecided], side="right")
+    for item, start, end in zip(undecided, starts, ends, strict=True):
+        learners = np.asarray(data["learner_id"][start:end]).tolist()
+        responses = np.asarray(data["response"][start:end], dtype=float)
+        n_categories = int(np.max(data["n_categories"][start:end], initial=2))
         x = np.array(
             [
-                [abilities.get(skill, {}).get(learner, 0.0) for skill in candidates]
+                [abilities.get(skill, {}).get(learner, 0.0) for skill in item.candidates]
                 for learner in learners
             ],
             dtype=float,
-        ).reshape(len(learners), len(candidates))
+        ).reshape(len(learners), len(item.candidates))
         result = assign_skill(
             responses, x, n_categories=n_categories, min_responses=settings.min_assignment_responses
         )
@@ -563,20 +649,20 @@ def assign_undecided(
                 else "no candidate skill's ability predicts the item (slopes <= 0)"
             )
         else:
-            skill, method, confidence = candidates[result.best], "data", result.confidence
-            newly.setdefault(skill, []).append(item_id)
+            skill, method, confidence = item.candidates[result.best], "data", result.confidence
+            newly.setdefault(skill, []).append(item.item_id)
             evidence = "; ".join(
                 f"{c}: loglik {ll:.1f}, slope {a:.2f}"
-                for c, ll, a in zip(candidates, result.loglik, result.slope, strict=True)
+                for c, ll, a in zip(item.candidates, result.loglik, result.slope, strict=True)
             )
         con.execute(
             "insert or replace into irt.item_skill_assignments values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                item_id,
-                course_id,
+                item.item_id,
+                item.course_id,
                 skill,
                 method,
-                len(candidates),
+                len(item.candidates),
                 result.n_responses,
                 confidence,
                 evidence,
@@ -609,6 +695,11 @@ def run_calibration(
     ensure_irt_schema(con)
     refresh_settled_assignments(con, run_id)
     skills = skills_with_responses(con)
+    census = skill_census(con, settings)
+    undecided = undecided_items(con)
+    # Skills whose learners' abilities the assignment needs: their responses are read even
+    # when nothing of theirs is refitted.
+    assigning_with = skills_to_assign_with(undecided, settings)
     summary = CalibrationSummary()
     abilities: dict[str, dict[str, float]] = {}
     runs: dict[str, dict] = {}
@@ -616,26 +707,37 @@ def run_calibration(
     # Step 1 fits skills in parallel threads: each reads its own cursor, and the heavy numpy
     # work releases the GIL. Writes happen afterwards, in this thread.
     def fit(skill_id: str):
-        return calibrate_skill(con.cursor(), skill_id, settings)
+        return calibrate_skill(
+            con.cursor(),
+            skill_id,
+            settings,
+            census.get(skill_id, SkillCensus()),
+            need_responses=skill_id in assigning_with,
+        )
 
     with ThreadPoolExecutor(max_workers=max(1, settings.workers)) as pool:
         fitted = list(pool.map(fit, skills))
     for skill_id, (cal, run, data) in zip(skills, fitted, strict=True):
         if cal is not None:
             write_parameters(con, skill_id, cal, run_id, now)
-        scoring = stored_calibration(con, skill_id, scoring_only=True)
-        scores = eap(scoring, data, remap_categories(data, stored_categories(con, skill_id)))
-        if scores is not None:
-            abilities[skill_id] = dict(
-                zip(scores.persons.tolist(), scores.theta.tolist(), strict=True)
-            )
-            run["marginal_reliability"] = marginal_reliability(scores.theta, scores.se)
+        if data is not None:
+            scoring = stored_calibration(con, skill_id, scoring_only=True)
+            scores = eap(scoring, data, remap_categories(data, stored_categories(con, skill_id)))
+            if scores is not None:
+                abilities[skill_id] = dict(
+                    zip(scores.persons.tolist(), scores.theta.tolist(), strict=True)
+                )
+                run["marginal_reliability"] = marginal_reliability(scores.theta, scores.se)
+        else:
+            run["marginal_reliability"] = stored_reliability(con, skill_id)
         runs[skill_id] = run
 
-    newly = assign_undecided(con, abilities, settings, run_id)
+    newly = assign_undecided(con, undecided, abilities, settings, run_id)
     anchored_only = dataclasses.replace(settings, full_recalibration=False)
-    for skill_id, items in newly.items():
-        cal, added, _ = calibrate_skill(con, skill_id, anchored_only, extra_items=items)
+    # Step 3: the newly assigned items are now settled; their skill's census changed.
+    recounted = skill_census(con, settings, newly) if newly else {}
+    for skill_id in newly:
+        cal, added, _ = calibrate_skill(con, skill_id, anchored_only, recounted[skill_id])
         if cal is None:
             continue
         write_parameters(con, skill_id, cal, run_id, now)

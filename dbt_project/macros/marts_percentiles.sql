@@ -5,51 +5,51 @@
     members: a relation with group_columns and `value`; queries: group_columns, key_columns and
     `value`. A query value need not be a member (percentile_low/high place theta -/+ 1.96 SE in
     the group's distribution); when it is (the learner's own theta), the learner is one of the
-    tied members and counts half. Ties compare marts_tie_value(value). One sort per group, no
-    self-join: members and queries are sorted together and members are counted with windows. -#}
+    tied members and counts half. Ties compare marts_tie_value(value).
+
+    How: the members of each group become a cumulative distribution over their distinct values
+    (one window), and each query finds the last value at or below it with an ASOF join. At 10M
+    attempts this is several times faster than sorting members and queries together. -#}
 {% macro marts_midrank_percentile(members, queries, group_columns, key_columns) -%}
     {%- set partition = group_columns | join(', ') -%}
     select
         {%- for column in group_columns %}
-        {{ column }},
+        query.{{ column }},
         {%- endfor %}
         {%- for column in key_columns %}
-        {{ column }},
+        query.{{ column }},
         {%- endfor %}
-        100.0 * (n_members_at_or_below - 0.5 * n_members_tied) / n_members as percentile
+        100.0 * (
+            coalesce(cdf.n_at_or_below, 0)
+            - 0.5 * case when cdf.tie_value = query.tie_value then cdf.n_tied else 0 end
+        ) / totals.n_members as percentile
     from (
+        select *, {{ marts_tie_value('value') }} as tie_value from {{ queries }}
+    ) as query
+    inner join (
+        select {{ partition }}, count(*) as n_members
+        from {{ members }}
+        group by {{ partition }}
+    ) as totals
+        on {% for column in group_columns -%}
+        {{ 'and ' if not loop.first }}query.{{ column }} = totals.{{ column }}
+        {% endfor -%}
+    asof left join (
         select
-            points.*,
-            sum(is_member) over (
+            *,
+            sum(n_tied) over (
                 partition by {{ partition }}
                 order by tie_value
-                range between unbounded preceding and current row
-            ) as n_members_at_or_below,
-            sum(is_member) over (partition by {{ partition }}, tie_value) as n_members_tied,
-            sum(is_member) over (partition by {{ partition }}) as n_members
+                rows between unbounded preceding and current row
+            ) as n_at_or_below
         from (
-            select
-                {%- for column in group_columns %}
-                {{ column }},
-                {%- endfor %}
-                {%- for column in key_columns %}
-                null as {{ column }},
-                {%- endfor %}
-                {{ marts_tie_value('value') }} as tie_value,
-                1 as is_member
+            select {{ partition }}, {{ marts_tie_value('value') }} as tie_value, count(*) as n_tied
             from {{ members }}
-            union all
-            select
-                {%- for column in group_columns %}
-                {{ column }},
-                {%- endfor %}
-                {%- for column in key_columns %}
-                {{ column }},
-                {%- endfor %}
-                {{ marts_tie_value('value') }} as tie_value,
-                0 as is_member
-            from {{ queries }}
-        ) as points
-    ) as ranked
-    where is_member = 0 and n_members > 0
+            group by {{ partition }}, {{ marts_tie_value('value') }}
+        )
+    ) as cdf
+        on {% for column in group_columns -%}
+        query.{{ column }} = cdf.{{ column }} and
+        {% endfor -%}
+        query.tie_value >= cdf.tie_value
 {%- endmacro %}
