@@ -23,7 +23,7 @@ manifest: install
 	$(BIN)/dbt parse --quiet --project-dir . --profiles-dir dbt_project
 
 run: install
-	$(BIN)/python -m orchestration.refresh
+	$(BIN)/python -m orchestration.refresh $(ARGS)
 
 test: manifest
 	$(BIN)/python -m pytest

@@ -95,6 +95,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="do not generate sample data even when the landing folder is empty",
     )
+    parser.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="rebuild the incremental dbt models from the raw tables (dbt --full-refresh)",
+    )
     args = parser.parse_args(argv)
 
     settings = load_settings()
@@ -117,7 +122,13 @@ def main(argv: list[str] | None = None) -> int:
             instance=instance,
             raise_on_error=False,
             # The step-by-step DEBUG events belong in the UI; the terminal gets INFO and up.
-            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+            run_config={
+                "loggers": {"console": {"config": {"log_level": "INFO"}}},
+                "ops": {
+                    name: {"config": {"full_refresh": args.full_refresh}}
+                    for name in ("dbt_staging", "dbt_marts")
+                },
+            },
         )
     seconds = time.perf_counter() - started
 

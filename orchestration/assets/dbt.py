@@ -19,6 +19,19 @@ MARTS_SELECTION = "marts"
 BUILD_ARGS = ["build", "--exclude-resource-type", "unit_test", "--indirect-selection", "buildable"]
 
 
+class DbtBuildConfig(dg.Config):
+    """Run options of the dbt assets (Launchpad: ops.dbt_staging.config / dbt_marts.config)."""
+
+    # The attempt models are incremental (README: incremental attempts); a full refresh
+    # rebuilds them from the raw tables, e.g. after changing a cleaning rule or the var
+    # scored_attempt, which only apply to rows decided after the change otherwise.
+    full_refresh: bool = False
+
+
+def build_args(config: DbtBuildConfig) -> list[str]:
+    return BUILD_ARGS + (["--full-refresh"] if config.full_refresh else [])
+
+
 @dbt_assets(
     manifest=DBT_PROJECT.manifest_path,
     project=DBT_PROJECT,
@@ -27,9 +40,9 @@ BUILD_ARGS = ["build", "--exclude-resource-type", "unit_test", "--indirect-selec
     name="dbt_staging",
     pool="duckdb",
 )
-def dbt_staging(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+def dbt_staging(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig):
     """Seeds, staging (typed, cleaned, rejected with reasons) and intermediate models."""
-    yield from dbt.cli(BUILD_ARGS, context=context).stream()
+    yield from dbt.cli(build_args(config), context=context).stream()
 
 
 @dbt_assets(
@@ -40,6 +53,6 @@ def dbt_staging(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     name="dbt_marts",
     pool="duckdb",
 )
-def dbt_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+def dbt_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig):
     """The BI marts: percentiles by peer group, benchmarks, gaps, recommendations, gains."""
-    yield from dbt.cli(BUILD_ARGS, context=context).stream()
+    yield from dbt.cli(build_args(config), context=context).stream()

@@ -154,6 +154,10 @@ FIRST_RUN_FILES = [
         [
             ("a1", "l1", "i1", "2026-06-01T08:00:00Z", "1.0"),  # same instant and score
             ("a16", "l1", "i1", "2026-06-04T00:00:00Z", "1", ""),  # attempt_number derived: 3
+            # a19: the first copy waits for l9 (run 2); until then the second is cleaned, the
+            # only attempt of l2 x i3, which run 2 leaves without attempts.
+            ("a19", "l9", "i1", "2026-06-03T00:00:00Z", "1"),
+            ("a19", "l2", "i3", "2026-06-06T00:00:00Z", "0"),
         ],
     ),
     (
@@ -183,6 +187,17 @@ FIRST_RUN_FILES = [
 
 SECOND_RUN_FILES = [
     ("learners", 11, [("l9", "c2", "engineer", "Gus")]),
+    # i3's max_score drops from 10 to 4: a5 (score 5) becomes score_out_of_range.
+    ("items", 12, [("i3", "k2", "4", None, None)]),
+    (
+        "attempts",
+        13,
+        [
+            ("a20", "l2", "i1", "2026-06-07T00:00:00Z", "1"),  # new
+            ("a8", "l9", "i1", "2026-06-03T00:00:00Z", "0"),  # conflicting_duplicate
+            ("a4", "l2", "i10", "2026-06-01T09:00:00", "4"),  # exact_duplicate
+        ],
+    ),
 ]
 
 
@@ -267,7 +282,11 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     # The first build ran every data and unit test; the second only needs the rebuilt tables
     # (the accounting invariant is asserted below), which keeps the module near 30 s.
     run_dbt(env, "run", *selection)
-    return {"first": first, "second": path}
+    # The same raw tables rebuilt from scratch: what the incremental models must equal.
+    rebuilt = tmp / "full_refresh.duckdb"
+    shutil.copyfile(path, rebuilt)
+    run_dbt({**env, "SKILLGAP_WAREHOUSE": str(rebuilt)}, "run", "--full-refresh", *selection)
+    return {"first": first, "second": path, "rebuilt": rebuilt}
 
 
 def query(path: Path, sql: str) -> list[tuple]:
@@ -334,6 +353,7 @@ def test_each_fault_is_rejected_with_its_first_reason(warehouse):
         "a13": ["missing_key"],
         "a14": ["future_timestamp"],
         "a17": ["invalid_value"],
+        "a19": ["unknown_learner"],
     }
     assert reasons(first, "enrollments", "learner_id || '/' || course_id") == {
         "l9/k1": ["unknown_learner"],
@@ -375,7 +395,7 @@ def test_every_landed_row_is_accounted_for_once(warehouse):
         "select n_landed, n_cleaned, n_rejected, n_exact_duplicates "
         "from staging.stg_row_accounting where entity = 'attempts'",
     )
-    assert attempts == [(21, 7, 12, 2)]
+    assert attempts == [(23, 8, 13, 2)]
 
 
 def test_timestamps_with_an_offset_are_converted_to_utc(warehouse):
@@ -487,7 +507,55 @@ def test_first_attempt_is_scored_and_responses_are_categorised(warehouse):
         ("l2", "i10", "sql", "c2", 3, 4, False),  # full marks capped at K - 1
         ("l2", "i2", "sql", "c2", 0, 2, True),
         ("l2", "i2", "statistics", "c2", 0, 2, True),
+        ("l2", "i3", "python", "c2", 0, 4, False),
     ]
+
+
+INCREMENTAL_MODELS = {
+    "staging.stg_attempts_landed": "processed_at",
+    "staging.stg_attempts": "landed_processed_at",
+    "intermediate.int_attempts_scored": "landed_processed_at",
+}
+
+
+@pytest.mark.parametrize("table", [*INCREMENTAL_MODELS, "intermediate.int_irt_responses"])
+def test_incremental_models_equal_a_full_rebuild(warehouse, table):
+    """Run 2 is incremental (new loads, an orphan's parent, a max_score change, a copy that
+    takes over from a later one and empties a pair); a --full-refresh must give the same rows."""
+    watermark = INCREMENTAL_MODELS.get(table)
+    columns = f"* exclude ({watermark})" if watermark else "*"
+    with duckdb.connect(str(warehouse["second"]), read_only=True) as con:
+        con.execute(f"attach '{warehouse['rebuilt']}' as rebuilt (read_only)")
+        incremental = con.execute(f"select {columns} from {table}").fetchall()
+        rebuilt = con.execute(f"select {columns} from rebuilt.{table}").fetchall()
+    assert sorted(incremental, key=repr) == sorted(rebuilt, key=repr)
+    assert len(incremental) > 0
+
+
+def test_a_copy_loaded_earlier_takes_over_once_its_parent_lands(warehouse):
+    landed = "select row_status, learner_id from staging.stg_attempts_landed where attempt_id = "
+    assert query(warehouse["first"], landed + "'a19' order by row_number") == [
+        ("rejected", "l9"),
+        ("cleaned", "l2"),
+    ]
+    assert query(warehouse["second"], landed + "'a19' order by row_number") == [
+        ("cleaned", "l9"),
+        ("rejected", "l2"),
+    ]
+    pair = "select count(*) from {} where learner_id = 'l2' and item_id = 'i3'"
+    for table in ("staging.stg_attempts", "intermediate.int_attempts_scored"):
+        assert query(warehouse["first"], pair.format(table)) == [(1,)]
+        assert query(warehouse["second"], pair.format(table)) == [(0,)]
+
+
+def test_a_lower_max_score_rejects_attempts_already_cleaned(warehouse):
+    status = "select row_status, reject_reason, max_score from staging.stg_attempts_landed "
+    status += "where attempt_id = 'a5'"
+    assert query(warehouse["first"], status) == [("cleaned", None, 10.0)]
+    assert query(warehouse["second"], status) == [("rejected", "score_out_of_range", 4.0)]
+    assert query(
+        warehouse["second"], "select count(*) from staging.stg_attempts where attempt_id = 'a5'"
+    ) == [(0,)]
 
 
 def test_orphans_are_accepted_once_their_parent_lands(warehouse):
@@ -495,7 +563,8 @@ def test_orphans_are_accepted_once_their_parent_lands(warehouse):
     assert query(second, "select learner_id from staging.stg_attempts where attempt_id = 'a8'") == [
         ("l9",)
     ]
-    assert "a8" not in reasons(second, "attempts", "attempt_id")
+    # Only the copy landed in run 2, with another score, is rejected.
+    assert reasons(second, "attempts", "attempt_id")["a8"] == ["conflicting_duplicate"]
     assert "l9/k1" not in reasons(second, "enrollments", "learner_id || '/' || course_id")
     responses = query(
         second, "select company_id from intermediate.int_irt_responses where learner_id = 'l9'"

@@ -14,9 +14,44 @@
     ) }}
 {%- endif -%}
 
+{#-
+    Incremental by learner x item, like stg_attempts: the pairs of the rows stg_attempts_landed
+    decided since this model last ran are re-scored from stg_attempts (already up to date for
+    them); a pair without attempts left gets a placeholder that the post-hook deletes.
+-#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['learner_id', 'item_id'],
+    on_schema_change='fail',
+    post_hook="delete from {{ this }} where attempt_id is null",
+) }}
+
 with
 
+landed as (select * from {{ ref('stg_attempts_landed') }}),
+
+{% if is_incremental() %}
+changed_pairs as (
+    select distinct learner_id, item_id
+    from landed
+    where processed_at > (
+        select coalesce(max(landed_processed_at), '-infinity'::timestamp) from {{ this }}
+    )
+        and learner_id is not null
+        and item_id is not null
+),
+
+attempts as (
+    select stg_attempts.*
+    from {{ ref('stg_attempts') }} as stg_attempts
+    inner join changed_pairs
+        on stg_attempts.learner_id = changed_pairs.learner_id
+        and stg_attempts.item_id = changed_pairs.item_id
+),
+{% else %}
 attempts as (select * from {{ ref('stg_attempts') }}),
+{% endif %}
 
 ranked_attempts as (
     select
@@ -36,9 +71,21 @@ final as (
         attempt_id,
         submitted_at,
         score_normalised,
-        n_attempts
+        n_attempts,
+        (select max(processed_at) from landed) as landed_processed_at
     from ranked_attempts
     where scored_rank = 1
+    {%- if is_incremental() %}
+    union all
+    -- Placeholder for a changed pair without attempts (deleted by the post-hook).
+    select
+        changed_pairs.learner_id, changed_pairs.item_id, null, null, null, null,
+        (select max(processed_at) from landed)
+    from changed_pairs
+    anti join attempts
+        on changed_pairs.learner_id = attempts.learner_id
+        and changed_pairs.item_id = attempts.item_id
+    {%- endif %}
 )
 
 select * from final

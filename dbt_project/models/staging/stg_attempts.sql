@@ -1,9 +1,47 @@
+{#-
+    Incremental by learner x item: a landed row keeps its learner_id and item_id whenever it is
+    re-decided, so the pairs of the rows stg_attempts_landed decided since this model last ran
+    are the only pairs that can have changed. Each such pair is rebuilt from all its cleaned
+    rows. A pair left without any (its only attempt became a duplicate or was rejected) gets one
+    placeholder row, so delete+insert removes its old rows; the post-hook drops placeholders.
+-#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['learner_id', 'item_id'],
+    on_schema_change='fail',
+    post_hook="delete from {{ this }} where attempt_id is null",
+) }}
+
 with
 
+landed as (select * from {{ ref('stg_attempts_landed') }}),
+
+{% if is_incremental() %}
+changed_pairs as (
+    select distinct learner_id, item_id
+    from landed
+    where processed_at > (
+        select coalesce(max(landed_processed_at), '-infinity'::timestamp) from {{ this }}
+    )
+        and learner_id is not null
+        and item_id is not null
+),
+
 attempts as (
-    select * from {{ ref('stg_attempts_landed') }}
+    select landed.*
+    from landed
+    inner join changed_pairs
+        on landed.learner_id = changed_pairs.learner_id
+        and landed.item_id = changed_pairs.item_id
+    where landed.row_status = 'cleaned'
+),
+{% else %}
+attempts as (
+    select * from landed
     where row_status = 'cleaned'
 ),
+{% endif %}
 
 -- attempt_number is the platform's when given, else the order of submission within
 -- learner x item.
@@ -28,8 +66,21 @@ final as (
         score / max_score as score_normalised,
         cast(coalesce(given_attempt_number, submission_order) as integer) as attempt_number,
         source_file,
-        load_id
+        load_id,
+        (select max(processed_at) from landed) as landed_processed_at
     from numbered
+    {%- if is_incremental() %}
+    union all
+    -- Placeholder for a changed pair without cleaned attempts (deleted by the post-hook).
+    select
+        null, changed_pairs.learner_id, changed_pairs.item_id,
+        null, null, null, null, null, null, null,
+        (select max(processed_at) from landed)
+    from changed_pairs
+    anti join attempts
+        on changed_pairs.learner_id = attempts.learner_id
+        and changed_pairs.item_id = attempts.item_id
+    {%- endif %}
 )
 
 select * from final
