@@ -198,6 +198,8 @@ SECOND_RUN_FILES = [
             ("a4", "l2", "i10", "2026-06-01T09:00:00", "4"),  # exact_duplicate
         ],
     ),
+    # A new version of l2 x k2 (completed now) supersedes the one of run 1.
+    ("enrollments", 14, [("l2", "k2", "2026-05-01", "2026-06-01T00:00:00Z", "0.8")]),
 ]
 
 
@@ -513,15 +515,20 @@ def test_first_attempt_is_scored_and_responses_are_categorised(warehouse):
 
 INCREMENTAL_MODELS = {
     "staging.stg_attempts_landed": "processed_at",
+    "staging.stg_enrollments_landed": None,
     "staging.stg_attempts": "landed_processed_at",
     "intermediate.int_attempts_scored": "landed_processed_at",
 }
 
 
-@pytest.mark.parametrize("table", [*INCREMENTAL_MODELS, "intermediate.int_irt_responses"])
+@pytest.mark.parametrize(
+    "table",
+    [*INCREMENTAL_MODELS, "staging.stg_enrollments", "intermediate.int_irt_responses"],
+)
 def test_incremental_models_equal_a_full_rebuild(warehouse, table):
     """Run 2 is incremental (new loads, an orphan's parent, a max_score change, a copy that
-    takes over from a later one and empties a pair); a --full-refresh must give the same rows."""
+    takes over from a later one and empties a pair, a new enrollment version); a
+    --full-refresh must give the same rows."""
     watermark = INCREMENTAL_MODELS.get(table)
     columns = f"* exclude ({watermark})" if watermark else "*"
     with duckdb.connect(str(warehouse["second"]), read_only=True) as con:
@@ -546,6 +553,15 @@ def test_a_copy_loaded_earlier_takes_over_once_its_parent_lands(warehouse):
     for table in ("staging.stg_attempts", "intermediate.int_attempts_scored"):
         assert query(warehouse["first"], pair.format(table)) == [(1,)]
         assert query(warehouse["second"], pair.format(table)) == [(0,)]
+
+
+def test_a_later_enrollment_version_supersedes_the_one_decided_before(warehouse):
+    sql = (
+        "select load_id, row_status from staging.stg_enrollments_landed "
+        "where learner_id = 'l2' and course_id = 'k2' order by load_id"
+    )
+    assert query(warehouse["first"], sql) == [(9, "cleaned")]
+    assert query(warehouse["second"], sql) == [(9, "superseded"), (14, "cleaned")]
 
 
 def test_a_lower_max_score_rejects_attempts_already_cleaned(warehouse):

@@ -1,6 +1,49 @@
+{#-
+    Incremental like stg_attempts_landed, by enrollment key (learner_id, course_id): a refresh
+    re-decides every landed version of a key that has rows in new loads, or a row rejected for a
+    reason that can change without new rows (future_timestamp, unknown_learner,
+    unknown_course). All versions of such a key are re-read, so the last valid one wins exactly
+    as in a full rebuild; rows are replaced by (load_id, row_number).
+-#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['load_id', 'row_number'],
+    on_schema_change='fail',
+) }}
+
 with
 
+{% if is_incremental() %}
+processed as (
+    select coalesce(max(load_id), -1) as max_load_id from {{ this }}
+),
+
+touched_keys as (
+    select learner_id, course_id
+    from {{ this }}
+    where reject_reason in ('future_timestamp', 'unknown_learner', 'unknown_course')
+    union
+    select {{ clean_text('learner_id') }}, {{ clean_text('course_id') }}
+    from {{ source('raw', 'enrollments') }}
+    where _load_id > (select max_load_id from processed)
+),
+
+landed as (
+    select *
+    from {{ source('raw', 'enrollments') }}
+    where _load_id > (select max_load_id from processed)
+    union all
+    select raw_enrollments.*
+    from {{ source('raw', 'enrollments') }} as raw_enrollments
+    semi join touched_keys
+        on touched_keys.learner_id = {{ clean_text('raw_enrollments.learner_id') }}
+        and touched_keys.course_id = {{ clean_text('raw_enrollments.course_id') }}
+    where raw_enrollments._load_id <= (select max_load_id from processed)
+),
+{% else %}
 landed as (select * from {{ source('raw', 'enrollments') }}),
+{% endif %}
 
 learners as (select * from {{ ref('stg_learners') }}),
 
