@@ -183,3 +183,20 @@ def test_landing_sensor_waits_while_a_refresh_is_running(landing):
     assert "running" in result.skip_message
     # The cursor is not advanced, so the files trigger a run once the refresh is over.
     assert cursor is None
+
+
+def test_full_refresh_and_full_recalibration_are_valid_run_config(defs):
+    """The run options the README documents, as `make run ARGS=--full-refresh` sends them."""
+    from orchestration.assets.dbt import DbtBuildConfig, build_args
+
+    job = defs.resolve_job_def("daily_refresh")
+    run_config = {
+        "ops": {
+            "dbt_staging": {"config": {"full_refresh": True}},
+            "dbt_marts": {"config": {"full_refresh": False}},
+            "irt_calibration": {"config": {"full_recalibration": True}},
+        }
+    }
+    assert dg.validate_run_config(job, run_config)
+    assert build_args(DbtBuildConfig(full_refresh=True))[-1] == "--full-refresh"
+    assert "--full-refresh" not in build_args(DbtBuildConfig())
