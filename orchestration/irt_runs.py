@@ -858,8 +858,8 @@ def score_skill(
     cal = stored_calibration(con, skill_id, scoring_only=True)
     raw = con.execute(changed_learners_sql(rescore_all), {"skill": skill_id}).fetchnumpy()
     data = SkillResponses(
-        learners=np.asarray(raw["learner_id"]),
-        items=np.asarray(raw["item_id"]),
+        learners=np.asarray(raw["learner_id"]).astype(str),
+        items=np.asarray(raw["item_id"]).astype(str),
         responses=np.asarray(raw["response"], dtype=np.int64),
         n_categories=np.asarray(raw["n_categories"], dtype=np.int64),
     )
