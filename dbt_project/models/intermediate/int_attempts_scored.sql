@@ -33,13 +33,7 @@ landed as (select * from {{ ref('stg_attempts_landed') }}),
 
 {% if is_incremental() %}
 changed_pairs as (
-    select distinct learner_id, item_id
-    from landed
-    where processed_at > (
-        select coalesce(max(landed_processed_at), '-infinity'::timestamp) from {{ this }}
-    )
-        and learner_id is not null
-        and item_id is not null
+    {{ changed_attempt_pairs('landed') }}
 ),
 
 attempts as (
