@@ -186,7 +186,10 @@ FIRST_RUN_FILES = [
 ]
 
 SECOND_RUN_FILES = [
-    ("learners", 11, [("l9", "c2", "engineer", "Gus")]),
+    # l9 lands (its attempt a8 and enrollment are accepted); l1 moves from c1 to c2.
+    ("learners", 11, [("l9", "c2", "engineer", "Gus"), ("l1", "c2", "data_analyst", "Ann")]),
+    # k1 becomes an intermediate course: the entry level of its learners changes.
+    ("courses", 15, [("k1", "SQL basics", "intermediate")]),
     # i3's max_score drops from 10 to 4: a5 (score 5) becomes score_out_of_range.
     ("items", 12, [("i3", "k2", "4", None, None)]),
     (
@@ -518,17 +521,18 @@ INCREMENTAL_MODELS = {
     "staging.stg_enrollments_landed": None,
     "staging.stg_attempts": "landed_processed_at",
     "intermediate.int_attempts_scored": "landed_processed_at",
+    "intermediate.int_irt_responses": "landed_processed_at",
 }
 
 
 @pytest.mark.parametrize(
     "table",
-    [*INCREMENTAL_MODELS, "staging.stg_enrollments", "intermediate.int_irt_responses"],
+    [*INCREMENTAL_MODELS, "staging.stg_enrollments"],
 )
 def test_incremental_models_equal_a_full_rebuild(warehouse, table):
     """Run 2 is incremental (new loads, an orphan's parent, a max_score change, a copy that
-    takes over from a later one and empties a pair, a new enrollment version); a
-    --full-refresh must give the same rows."""
+    takes over from a later one and empties a pair, a new enrollment version, a learner's new
+    company, a course's new level); a --full-refresh must give the same rows."""
     watermark = INCREMENTAL_MODELS.get(table)
     columns = f"* exclude ({watermark})" if watermark else "*"
     with duckdb.connect(str(warehouse["second"]), read_only=True) as con:
@@ -562,6 +566,15 @@ def test_a_later_enrollment_version_supersedes_the_one_decided_before(warehouse)
     )
     assert query(warehouse["first"], sql) == [(9, "cleaned")]
     assert query(warehouse["second"], sql) == [(9, "superseded"), (14, "cleaned")]
+
+
+def test_responses_follow_a_learners_new_company_and_a_courses_new_level(warehouse):
+    sql = (
+        "select distinct company_id, entry_level from intermediate.int_irt_responses "
+        "where learner_id = 'l1' and skill_id = 'sql'"
+    )
+    assert query(warehouse["first"], sql) == [("c1", "beginner")]
+    assert query(warehouse["second"], sql) == [("c2", "intermediate")]
 
 
 def test_a_lower_max_score_rejects_attempts_already_cleaned(warehouse):
