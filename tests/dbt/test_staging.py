@@ -521,13 +521,12 @@ INCREMENTAL_MODELS = {
     "staging.stg_enrollments_landed": None,
     "staging.stg_attempts": "landed_processed_at",
     "intermediate.int_attempts_scored": "landed_processed_at",
-    "intermediate.int_irt_responses": "landed_processed_at",
 }
 
 
 @pytest.mark.parametrize(
     "table",
-    [*INCREMENTAL_MODELS, "staging.stg_enrollments"],
+    [*INCREMENTAL_MODELS, "staging.stg_enrollments", "intermediate.int_irt_responses"],
 )
 def test_incremental_models_equal_a_full_rebuild(warehouse, table):
     """Run 2 is incremental (new loads, an orphan's parent, a max_score change, a copy that

@@ -5,25 +5,9 @@
     ) }}
 {%- endif -%}
 
-{#-
-    Incremental by learner: a learner's rows are rebuilt when the learner has a changed
-    learner x item pair (changed_attempt_pairs), a new company, or a response on an item whose
-    IRT-relevant dimensions changed (item type, course level, candidate skills: the item's
-    fingerprint). Everything a row holds, entry_level included (it looks at all of a learner's
-    responses in the skill), depends only on the learner's own attempts and those dimensions.
-    A learner left without rows gets a placeholder that the post-hook deletes.
--#}
-{{ config(
-    materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key=['learner_id'],
-    on_schema_change='fail',
-    post_hook="delete from {{ this }} where skill_id is null",
-) }}
-
 with
 
-all_scored_attempts as (select * from {{ ref('int_attempts_scored') }}),
+scored_attempts as (select * from {{ ref('int_attempts_scored') }}),
 
 items as (select * from {{ ref('stg_items') }}),
 
@@ -32,67 +16,6 @@ candidate_skills as (select * from {{ ref('int_item_candidate_skills') }}),
 learners as (select * from {{ ref('stg_learners') }}),
 
 courses as (select * from {{ ref('stg_courses') }}),
-
--- What a row takes from the item's dimensions, as one hash per item.
-item_fingerprints as (
-    select
-        items.item_id,
-        hash(
-            items.item_type,
-            courses.level,
-            list(
-                candidate_skills.skill_id || ':' || candidate_skills.is_given
-                || ':' || candidate_skills.n_candidates
-                order by candidate_skills.skill_id
-            )
-        ) as item_fingerprint
-    from items
-    left join courses on items.course_id = courses.course_id
-    left join candidate_skills on items.item_id = candidate_skills.item_id
-    group by
-        items.item_id,
-        items.item_type,
-        courses.level
-),
-
-{% if is_incremental() %}
-landed as (select * from {{ ref('stg_attempts_landed') }}),
-
-changed_items as (
-    (
-        select distinct item_id, item_fingerprint from {{ this }}
-        except
-        select item_id, item_fingerprint from item_fingerprints
-    )
-    union
-    (
-        select item_id, item_fingerprint from item_fingerprints
-        except
-        select distinct item_id, item_fingerprint from {{ this }}
-    )
-),
-
-changed_learners as (
-    select learner_id from ({{ changed_attempt_pairs('landed') }})
-    union
-    select responses.learner_id
-    from {{ this }} as responses
-    inner join learners on responses.learner_id = learners.learner_id
-    where responses.company_id is distinct from learners.company_id
-    union
-    select all_scored_attempts.learner_id
-    from all_scored_attempts
-    semi join changed_items on all_scored_attempts.item_id = changed_items.item_id
-),
-
-scored_attempts as (
-    select all_scored_attempts.*
-    from all_scored_attempts
-    semi join changed_learners on all_scored_attempts.learner_id = changed_learners.learner_id
-),
-{% else %}
-scored_attempts as (select * from all_scored_attempts),
-{% endif %}
 
 -- A quiz question is right or wrong; an assignment's partial credit falls in one of K ordered
 -- categories, floor(score_normalised * K), with full marks in the top one.
@@ -150,29 +73,17 @@ responses_by_skill as (
 
 final as (
     select
-        responses_by_skill.skill_id,
-        responses_by_skill.learner_id,
-        responses_by_skill.item_id,
-        responses_by_skill.company_id,
-        responses_by_skill.item_type,
-        cast(responses_by_skill.response as integer) as response,
-        cast(responses_by_skill.n_categories as integer) as n_categories,
-        responses_by_skill.submitted_at,
-        responses_by_skill.entry_level,
-        responses_by_skill.is_candidate,
-        item_fingerprints.item_fingerprint,
-        (select max(processed_at) from {{ ref('stg_attempts_landed') }}) as landed_processed_at
+        skill_id,
+        learner_id,
+        item_id,
+        company_id,
+        item_type,
+        cast(response as integer) as response,
+        cast(n_categories as integer) as n_categories,
+        submitted_at,
+        entry_level,
+        is_candidate
     from responses_by_skill
-    left join item_fingerprints on responses_by_skill.item_id = item_fingerprints.item_id
-    {%- if is_incremental() %}
-    union all
-    -- Placeholder for a changed learner without responses (deleted by the post-hook).
-    select
-        null, changed_learners.learner_id, null, null, null, null, null, null, null, null, null,
-        (select max(processed_at) from landed)
-    from changed_learners
-    anti join responses_by_skill on changed_learners.learner_id = responses_by_skill.learner_id
-    {%- endif %}
 )
 
 select * from final
