@@ -232,6 +232,27 @@ def test_an_item_without_skill_is_assigned_to_its_true_skill(two_runs):
     assert rows["mixed_a"][2] > 0.9 and rows["mixed_b"][2] > 0.9
 
 
+def test_an_assigned_item_is_calibrated_on_each_of_its_responses_once(two_runs):
+    """Its responses are settled once assigned: read as candidates too, they counted twice."""
+    con = two_runs["con"]
+    counts = {}
+    for item, skill in (("mixed_a", "alpha"), ("mixed_b", "beta")):
+        calibrated = con.execute(
+            "select n_responses from irt.item_parameters where item_id = ? and skill_id = ?",
+            [item, skill],
+        ).fetchone()[0]
+        landed = con.execute(
+            "select count(*) from intermediate.int_irt_responses "
+            "where item_id = ? and skill_id = ?",
+            [item, skill],
+        ).fetchone()[0]
+        counts[item] = (calibrated, landed)
+    # alpha was refitted in run 2, on all of mixed_a's responses; beta was not (nothing new),
+    # so mixed_b keeps the count of run 1, a few responses fewer than now.
+    assert counts["mixed_a"][0] == counts["mixed_a"][1] > 0
+    assert 0.9 * counts["mixed_b"][1] <= counts["mixed_b"][0] <= counts["mixed_b"][1]
+
+
 def test_theta_tracks_truth_better_than_raw_percent_correct(two_runs):
     con, theta = two_runs["con"], two_runs["theta"]
     rows = con.execute(
