@@ -147,6 +147,8 @@ class SkillResponses:
     n_categories: np.ndarray
     # Each response's learner's entry level in the skill: the design group of the calibration.
     groups: np.ndarray | None = None
+    # When each response was submitted (scoring keeps as-of estimates from it).
+    submitted_at: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -158,7 +160,11 @@ class SkillResponses:
         return np.unique(self.items, return_inverse=True)
 
 
-def fetch_responses(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> SkillResponses:
+def fetch_responses(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list | dict
+) -> SkillResponses:
+    """Responses from ``sql`` (learner_id, item_id, response, n_categories, and optionally
+    entry_level and submitted_at) as arrays."""
     data = con.execute(sql, params).fetchnumpy()
     # Fixed-width strings once here: numpy sorts them far faster than Python str objects, and
     # the engine, the scorer and the category remap each take uniques of these arrays.
@@ -168,6 +174,7 @@ def fetch_responses(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> S
         responses=np.asarray(data["response"], dtype=np.int64),
         n_categories=np.asarray(data["n_categories"], dtype=np.int64),
         groups=np.asarray(data["entry_level"]) if "entry_level" in data else None,
+        submitted_at=np.asarray(data["submitted_at"]) if "submitted_at" in data else None,
     )
 
 
@@ -856,14 +863,8 @@ def score_skill(
     """Re-score the learners of one skill whose responses changed; write abilities and history."""
     started = time.perf_counter()
     cal = stored_calibration(con, skill_id, scoring_only=True)
-    raw = con.execute(changed_learners_sql(rescore_all), {"skill": skill_id}).fetchnumpy()
-    data = SkillResponses(
-        learners=np.asarray(raw["learner_id"]).astype(str),
-        items=np.asarray(raw["item_id"]).astype(str),
-        responses=np.asarray(raw["response"], dtype=np.int64),
-        n_categories=np.asarray(raw["n_categories"], dtype=np.int64),
-    )
-    submitted = np.asarray(raw["submitted_at"])
+    data = fetch_responses(con, changed_learners_sql(rescore_all), {"skill": skill_id})
+    submitted = data.submitted_at
     responses = remap_categories(data, stored_categories(con, skill_id))
     current = eap(cal, data, responses)
     figures = {"skill_id": skill_id, "rescored": 0, "seconds": 0.0}

@@ -19,27 +19,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from orchestration.ingest import ENTITIES, ensure_raw_schema
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DBT = str(Path(sys.executable).with_name("dbt"))
 
-# Contract columns per raw table, required first (docs/interfaces.md).
-CONTRACT_COLUMNS = {
-    "skills": ["skill_id", "skill_name", "domain", "parent_skill_id"],
-    "companies": [
-        "company_id",
-        "industry",
-        "country",
-        "employee_count",
-        "company_name",
-        "updated_at",
-    ],
-    "learners": ["learner_id", "company_id", "job_role", "display_name", "updated_at"],
-    "courses": ["course_id", "title", "level"],
-    "course_skills": ["course_id", "skill_id", "weight"],
-    "items": ["item_id", "course_id", "max_score", "item_type", "skill_id"],
-    "attempts": ["attempt_id", "learner_id", "item_id", "submitted_at", "score", "attempt_number"],
-    "enrollments": ["learner_id", "course_id", "enrolled_at", "completed_at", "grade"],
-}
+# Contract columns per raw table, required first, as the ingest asset creates them.
+CONTRACT_COLUMNS = {name: list(spec.columns) for name, spec in ENTITIES.items()}
 
 # One landed file: (entity, load_id, rows); each row lists the contract columns in order, and a
 # short row leaves the trailing optional columns NULL.
@@ -206,22 +192,6 @@ SECOND_RUN_FILES = [
 ]
 
 
-def create_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the raw schema as the ingest asset leaves it: contract columns as VARCHAR."""
-    con.execute("create schema if not exists raw")
-    con.execute(
-        "create table if not exists raw.load_ledger (load_id integer, file_path varchar, "
-        "entity varchar, content_hash varchar, file_format varchar, n_rows bigint, "
-        "loaded_at timestamp, status varchar, error varchar)"
-    )
-    for entity, columns in CONTRACT_COLUMNS.items():
-        column_ddl = ", ".join(f"{column} varchar" for column in columns)
-        con.execute(
-            f"create table if not exists raw.{entity} ({column_ddl}, _load_id integer, "
-            "_source_file varchar, _row_number bigint)"
-        )
-
-
 def land_files(con: duckdb.DuckDBPyConnection, files: list) -> None:
     """Append each file's rows to raw.<entity> with lineage, and record it in the ledger."""
     for entity, load_id, rows in files:
@@ -267,7 +237,7 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
     with duckdb.connect(str(path)) as con:
-        create_raw_tables(con)
+        ensure_raw_schema(con)
         land_files(con, FIRST_RUN_FILES)
     run_dbt(env, "parse")
     # Cautious: skip tests that also read layers outside the selection (marts, irt).
