@@ -2,8 +2,10 @@
 
 Guards the landing rules of CONTRACT.md section 1 as implemented in dbt: one reject reason per
 row in the documented precedence, every landed row accounted for, offsets converted to UTC,
-exact versus conflicting duplicates, last-loaded-wins upserts, and an orphan attempt accepted on
-the run after its learner lands. dbt is slow to start, so the project is built twice per module
+exact versus conflicting duplicates, last-loaded-wins upserts, an orphan attempt accepted on
+the run after its learner lands, skills whose chain of parents does not reach a known skill,
+quiz scores of 0 or 1, completions not before enrolment, and incremental runs that equal a
+rebuild. dbt is slow to start, so the project is built twice per module
 (the second run after the missing learner lands) and each test reads the warehouse.
 """
 
@@ -91,6 +93,7 @@ FIRST_RUN_FILES = [
             ("k9", "sql", "1"),  # unknown_course
             ("k1", "", "1"),  # missing_key
             ("k2", "python", "1.0"),  # same content as row 3
+            ("k4", "y_child", "1"),  # unknown_skill: y_child's parent is rejected, until run 2
         ],
     ),
     (
@@ -107,6 +110,10 @@ FIRST_RUN_FILES = [
             ("i8", "k1", "1", "essay"),  # invalid_value
             ("i9", "k1", "1", "quiz", "nope"),  # unknown_skill
             ("i10", "k1", "4", "assignment", "sql"),
+            ("i11", "k4", "1", "quiz", "y_grandchild"),  # unknown_skill, until y lands in run 2
+            ("i12", "k1", "10", "quiz", "sql"),  # invalid_value: a quiz has max_score 1
+            ("i13", "k2", "1", "assignment", "python"),  # a quiz from run 2
+            ("i14", "k2", "1", "quiz", "python"),  # an assignment from run 2
         ],
     ),
     (
@@ -132,6 +139,12 @@ FIRST_RUN_FILES = [
             ("a14", "l404", "i1", "2999-01-01T00:00:00Z", "5"),  # future_timestamp first
             ("a15", "l2", "i2", "2026-06-01T12:00:00Z", "0"),
             ("a17", "l2", "i1", "2026-06-01T12:00:00Z", "1", "0"),  # invalid_value (attempt 0)
+            ("a21", "l2", "i1", "2026-06-02T00:00:00Z", "0.5"),  # partial_score_on_quiz
+            ("a22", "l1", "i2", "2026-06-02T00:00:00Z", "0.25"),  # the same, quiz by default
+            ("a23", "l2", "i13", "2026-06-02T00:00:00Z", "0.5"),  # partial credit until run 2
+            ("a24", "l1", "i14", "2026-06-02T00:00:00Z", "0.5"),  # rejected as partial until run 2
+            ("a25", "l1", "i11", "2026-06-02T00:00:00Z", "1"),  # unknown_item until run 2
+            ("a26", "l404", "i1", "2026-06-02T00:00:00Z", "0.5"),  # partial_score_on_quiz first
         ],
     ),
     (
@@ -157,6 +170,10 @@ FIRST_RUN_FILES = [
             ("l2", "k1", ""),  # missing_value
             ("l2", "k4", "2026-05-01", "bad"),  # bad_timestamp
             ("l1", "k2", "2026-05-01", None, "1.2"),  # invalid_value
+            ("l1", "k4", "2026-05-10", "2026-05-01"),  # invalid_value: completed before enrolled
+            ("l6", "k1", "2026-05-01T10:00:00Z", "2026-05-01T11:00:00+02:00"),  # invalid_value
+            ("l5", "k1", "2026-05-01T10:00:00+02:00", "2026-05-01T09:00:00Z"),  # after, in UTC
+            ("l5", "k2", "2026-05-01T10:00:00Z", "2026-05-01T10:00:00Z"),  # completed at once
         ],
     ),
     (
@@ -166,7 +183,15 @@ FIRST_RUN_FILES = [
             ("sql", "SQL (landed)", "data", ""),  # wins over the seed row
             ("new_skill", "New skill", "data", "sql"),
             ("x", "", "data"),  # missing_value
-            ("y", "Y", "data", "nope"),  # unknown_skill
+            ("y", "Y", "data", "nope"),  # unknown_skill, until run 2
+            ("y_child", "Y child", "data", "y"),  # unknown_skill: its parent is rejected
+            ("y_grandchild", "Y grandchild", "data", "y_child"),  # unknown_skill, down the chain
+            ("early", "Early", "data", "late"),  # its parent lands later in the file
+            ("late", "Late", "data", "new_skill"),  # a landed chain that reaches the seed
+            ("loop_a", "Loop A", "data", "loop_b"),  # unknown_skill: a cycle reaches no root
+            ("loop_b", "Loop B", "data", "loop_a"),  # unknown_skill
+            ("python", "Python (landed)", "data", "nope"),  # unknown_skill; the seed row stays
+            ("pandas", "pandas", "data", "python"),  # its parent is the seed python
         ],
     ),
 ]
@@ -176,8 +201,20 @@ SECOND_RUN_FILES = [
     ("learners", 11, [("l9", "c2", "engineer", "Gus"), ("l1", "c2", "data_analyst", "Ann")]),
     # k1 becomes an intermediate course: the entry level of its learners changes.
     ("courses", 15, [("k1", "SQL basics", "intermediate")]),
-    # i3's max_score drops from 10 to 4: a5 (score 5) becomes score_out_of_range.
-    ("items", 12, [("i3", "k2", "4", None, None)]),
+    # i3's max_score drops from 10 to 4: a5 (score 5) becomes score_out_of_range. i13 becomes a
+    # quiz (its type is dropped, max_score 1): a23 (0.5) becomes partial_score_on_quiz. i14
+    # becomes an assignment: a24 (0.5) is accepted.
+    (
+        "items",
+        12,
+        [
+            ("i3", "k2", "4", None, None),
+            ("i13", "k2", "1", None, "python"),
+            ("i14", "k2", "1", "assignment", "python"),
+        ],
+    ),
+    # y lands with a valid parent: y_child, y_grandchild, k4 x y_child, i11 and a25 follow.
+    ("skills", 16, [("y", "Y", "data", "")]),
     (
         "attempts",
         13,
@@ -187,8 +224,17 @@ SECOND_RUN_FILES = [
             ("a4", "l2", "i10", "2026-06-01T09:00:00", "4"),  # exact_duplicate
         ],
     ),
-    # A new version of l2 x k2 (completed now) supersedes the one of run 1.
-    ("enrollments", 14, [("l2", "k2", "2026-05-01", "2026-06-01T00:00:00Z", "0.8")]),
+    # A new version of l2 x k2 (completed now) supersedes the one of run 1; l1 x k4 is corrected;
+    # a version of l1 x k1 completed before it started does not displace the one of run 1.
+    (
+        "enrollments",
+        14,
+        [
+            ("l2", "k2", "2026-05-01", "2026-06-01T00:00:00Z", "0.8"),
+            ("l1", "k4", "2026-05-10", "2026-05-20"),
+            ("l1", "k1", "2026-05-01", "2026-04-30"),
+        ],
+    ),
 ]
 
 
@@ -306,6 +352,7 @@ def test_each_fault_is_rejected_with_its_first_reason(warehouse):
         "k1/nope": ["unknown_skill"],
         "k9/sql": ["unknown_course"],
         "k1/": ["missing_key"],
+        "k4/y_child": ["unknown_skill"],
     }
     assert reasons(first, "items", "item_id") == {
         "i4": ["invalid_value"],
@@ -314,6 +361,8 @@ def test_each_fault_is_rejected_with_its_first_reason(warehouse):
         "i7": ["unknown_course"],
         "i8": ["invalid_value"],
         "i9": ["unknown_skill"],
+        "i11": ["unknown_skill"],
+        "i12": ["invalid_value"],
     }
     assert reasons(first, "attempts", "attempt_id") == {
         "a2": ["conflicting_duplicate"],
@@ -329,6 +378,11 @@ def test_each_fault_is_rejected_with_its_first_reason(warehouse):
         "a14": ["future_timestamp"],
         "a17": ["invalid_value"],
         "a19": ["unknown_learner"],
+        "a21": ["partial_score_on_quiz"],
+        "a22": ["partial_score_on_quiz"],
+        "a24": ["partial_score_on_quiz"],
+        "a25": ["unknown_item"],
+        "a26": ["partial_score_on_quiz"],
     }
     assert reasons(first, "enrollments", "learner_id || '/' || course_id") == {
         "l9/k1": ["unknown_learner"],
@@ -336,8 +390,18 @@ def test_each_fault_is_rejected_with_its_first_reason(warehouse):
         "l2/k1": ["missing_value"],
         "l2/k4": ["bad_timestamp"],
         "l1/k2": ["invalid_value"],
+        "l1/k4": ["invalid_value"],
+        "l6/k1": ["invalid_value"],
     }
-    assert reasons(first, "skills", "skill_id") == {"x": ["missing_value"], "y": ["unknown_skill"]}
+    assert reasons(first, "skills", "skill_id") == {
+        "x": ["missing_value"],
+        "y": ["unknown_skill"],
+        "y_child": ["unknown_skill"],
+        "y_grandchild": ["unknown_skill"],
+        "loop_a": ["unknown_skill"],
+        "loop_b": ["unknown_skill"],
+        "python": ["unknown_skill"],
+    }
 
 
 def test_rejected_rows_keep_landed_text_and_lineage(warehouse):
@@ -370,7 +434,7 @@ def test_every_landed_row_is_accounted_for_once(warehouse):
         "select n_landed, n_cleaned, n_rejected, n_exact_duplicates "
         "from staging.stg_row_accounting where entity = 'attempts'",
     )
-    assert attempts == [(23, 8, 13, 2)]
+    assert attempts == [(29, 9, 18, 2)]
 
 
 def test_timestamps_with_an_offset_are_converted_to_utc(warehouse):
@@ -436,7 +500,7 @@ def test_landed_skills_win_over_the_seed(warehouse):
     assert rows["sql"] == "SQL (landed) (landed)"
     assert rows["python"] == "Python programming (seed)"
     assert rows["new_skill"] == "New skill (landed)"
-    assert len(rows) == 16
+    assert len(rows) == 19
 
 
 def test_items_default_their_type_and_get_candidate_skills(warehouse):
@@ -445,6 +509,8 @@ def test_items_default_their_type_and_get_candidate_skills(warehouse):
     assert items == [
         ("i1", "quiz", "sql"),
         ("i10", "assignment", "sql"),
+        ("i13", "assignment", "python"),
+        ("i14", "quiz", "python"),
         ("i2", "quiz", None),
         ("i3", "assignment", None),
     ]
@@ -456,6 +522,8 @@ def test_items_default_their_type_and_get_candidate_skills(warehouse):
     assert candidates == [
         ("i1", "sql", True, 1),
         ("i10", "sql", True, 1),
+        ("i13", "python", True, 1),
+        ("i14", "python", True, 1),
         ("i2", "sql", False, 2),
         ("i2", "statistics", False, 2),
         ("i3", "python", False, 1),
@@ -480,6 +548,7 @@ def test_first_attempt_is_scored_and_responses_are_categorised(warehouse):
         ("l1", "i10", "sql", "c1", 3, 4, False),  # 3 / 4 -> floor(0.75 * 4) = 3
         ("l1", "i3", "python", "c1", 2, 4, False),  # 5 / 10 -> 2
         ("l2", "i10", "sql", "c2", 3, 4, False),  # full marks capped at K - 1
+        ("l2", "i13", "python", "c2", 2, 4, False),  # an assignment out of 1: 0.5 -> 2
         ("l2", "i2", "sql", "c2", 0, 2, True),
         ("l2", "i2", "statistics", "c2", 0, 2, True),
         ("l2", "i3", "python", "c2", 0, 4, False),
@@ -499,8 +568,9 @@ INCREMENTAL_MODELS = {
     [*INCREMENTAL_MODELS, "staging.stg_enrollments", "intermediate.int_irt_responses"],
 )
 def test_incremental_models_equal_a_full_rebuild(warehouse, table):
-    """Run 2 is incremental (new loads, an orphan's parent, a max_score change, a copy that
-    takes over from a later one and empties a pair, a new enrollment version, a learner's new
+    """Run 2 is incremental (new loads, an orphan's parent, a max_score change, items that
+    become a quiz or an assignment, the root of a rejected skill chain, a copy that takes over
+    from a later one and empties a pair, new enrollment versions valid or not, a learner's new
     company, a course's new level); a --full-refresh must give the same rows."""
     watermark = INCREMENTAL_MODELS.get(table)
     columns = f"* exclude ({watermark})" if watermark else "*"
@@ -568,3 +638,90 @@ def test_orphans_are_accepted_once_their_parent_lands(warehouse):
         second, "select company_id from intermediate.int_irt_responses where learner_id = 'l9'"
     )
     assert responses == [("c2",)]
+
+
+def test_an_enrollment_completed_before_it_started_is_invalid(warehouse):
+    """completed_at < enrolled_at, both in UTC, is invalid_value; the same instant is not."""
+    sql = (
+        "select learner_id || '/' || course_id, load_id, row_status, reject_reason "
+        "from staging.stg_enrollments_landed "
+        "where (learner_id, course_id) in (('l1', 'k1'), ('l1', 'k4'), ('l5', 'k1'), "
+        "('l5', 'k2'), ('l6', 'k1')) order by 1, 2"
+    )
+    assert query(warehouse["first"], sql) == [
+        ("l1/k1", 9, "cleaned", None),
+        ("l1/k4", 9, "rejected", "invalid_value"),
+        ("l5/k1", 9, "cleaned", None),  # 08:00 UTC to 09:00 UTC
+        ("l5/k2", 9, "cleaned", None),
+        ("l6/k1", 9, "rejected", "invalid_value"),  # 10:00 UTC to 09:00 UTC
+    ]
+    # Run 2: l1 x k4 corrected; an invalid later version of l1 x k1 leaves the valid one.
+    assert query(warehouse["second"], sql) == [
+        ("l1/k1", 9, "cleaned", None),
+        ("l1/k1", 14, "rejected", "invalid_value"),
+        ("l1/k4", 9, "rejected", "invalid_value"),
+        ("l1/k4", 14, "cleaned", None),
+        ("l5/k1", 9, "cleaned", None),
+        ("l5/k2", 9, "cleaned", None),
+        ("l6/k1", 9, "rejected", "invalid_value"),
+    ]
+
+
+def test_a_skill_under_a_rejected_or_unknown_parent_is_rejected_down_the_chain(warehouse):
+    first = warehouse["first"]
+    skills = dict(query(first, "select skill_id, source from staging.stg_skills"))
+    for rejected in ("y", "y_child", "y_grandchild", "loop_a", "loop_b"):
+        assert rejected not in skills
+    # A rejected landed version of a seed skill leaves the seed row, and its children.
+    assert skills["python"] == "seed"
+    assert (skills["pandas"], skills["early"], skills["late"]) == ("landed",) * 3
+    # Rows that refer to a skill rejected this way are unknown_skill, like any unknown skill.
+    assert reasons(first, "course_skills", "skill_id")["y_child"] == ["unknown_skill"]
+    assert reasons(first, "items", "item_id")["i11"] == ["unknown_skill"]
+
+
+def test_a_skill_chain_is_accepted_once_its_root_lands(warehouse):
+    second = warehouse["second"]
+    skills = dict(query(second, "select skill_id, parent_skill_id from staging.stg_skills"))
+    assert (skills["y"], skills["y_child"], skills["y_grandchild"]) == (None, "y", "y_child")
+    assert "y_child" not in reasons(second, "skills", "skill_id")
+    course_skills = "select skill_id from staging.stg_course_skills where course_id = 'k4'"
+    assert query(second, course_skills) == [("y_child",)]
+    assert query(second, "select skill_id from staging.stg_items where item_id = 'i11'") == [
+        ("y_grandchild",)
+    ]
+    assert query(second, "select item_id from staging.stg_attempts where attempt_id = 'a25'") == [
+        ("i11",)
+    ]
+
+
+def test_a_quiz_takes_a_score_of_0_or_1_and_a_max_score_of_1(warehouse):
+    first = warehouse["first"]
+    landed = (
+        "select attempt_id, row_status, reject_reason from staging.stg_attempts_landed "
+        "where attempt_id in ('a21', 'a22', 'a23', 'a24', 'a26') order by attempt_id"
+    )
+    assert query(first, landed) == [
+        ("a21", "rejected", "partial_score_on_quiz"),  # given type quiz
+        ("a22", "rejected", "partial_score_on_quiz"),  # quiz by default (max_score 1)
+        ("a23", "cleaned", None),  # an assignment out of 1 takes partial credit
+        ("a24", "rejected", "partial_score_on_quiz"),
+        ("a26", "rejected", "partial_score_on_quiz"),  # before unknown_learner
+    ]
+    assert reasons(first, "items", "item_id")["i12"] == ["invalid_value"]
+
+
+def test_attempts_are_re_decided_when_their_item_changes_type(warehouse):
+    landed = (
+        "select attempt_id, row_status, reject_reason from staging.stg_attempts_landed "
+        "where attempt_id in ('a23', 'a24') order by attempt_id"
+    )
+    assert query(warehouse["second"], landed) == [
+        ("a23", "rejected", "partial_score_on_quiz"),  # i13 became a quiz
+        ("a24", "cleaned", None),  # i14 became an assignment
+    ]
+    pair = "select attempt_id from {} where learner_id = '{}' and item_id = '{}'"
+    for table in ("staging.stg_attempts", "intermediate.int_attempts_scored"):
+        assert query(warehouse["first"], pair.format(table, "l2", "i13")) == [("a23",)]
+        assert query(warehouse["second"], pair.format(table, "l2", "i13")) == []
+        assert query(warehouse["second"], pair.format(table, "l1", "i14")) == [("a24",)]

@@ -4,7 +4,9 @@
     - rows of loads newer than any processed (new files);
     - every copy of an attempt_id whose verdict can change without new rows: rejected for
       future_timestamp or a missing parent (the clock moved, the parent may have landed),
-      rejected as score_out_of_range, or typed against an item whose max_score changed since.
+      rejected as score_out_of_range or partial_score_on_quiz (the item may have changed),
+      typed against an item whose max_score changed since, or with a partial score on an
+      item that is now a quiz (an assignment out of 1 that became a quiz keeps its max_score).
     All landed copies of such an attempt_id are re-read, so the first valid copy is chosen
     among all of them exactly as in a full rebuild; rows are replaced by (load_id, row_number).
     `dbt build --full-refresh` rebuilds from raw.attempts, and gives the same table.
@@ -30,9 +32,15 @@ reopened_attempts as (
     where landed.attempt_id is not null
         and (
             landed.reject_reason in (
-                'future_timestamp', 'score_out_of_range', 'unknown_learner', 'unknown_item'
+                'future_timestamp',
+                'score_out_of_range',
+                'partial_score_on_quiz',
+                'unknown_learner',
+                'unknown_item'
             )
             or landed.max_score is distinct from items.max_score
+            -- The item became a quiz with the same max_score (an assignment out of 1).
+            or (items.item_type = 'quiz' and landed.score > 0 and landed.score < 1)
         )
 ),
 
@@ -97,6 +105,8 @@ checked as (
                 then 'invalid_value'
             when typed.submitted_at > {{ utc_run_started_at() }} then 'future_timestamp'
             when typed.score < 0 or typed.score > items.max_score then 'score_out_of_range'
+            -- A quiz question is right or wrong (CONTRACT.md section 1): 0 or its max_score, 1.
+            when items.item_type = 'quiz' and typed.score not in (0, 1) then 'partial_score_on_quiz'
             when learners.learner_id is null then 'unknown_learner'
             when items.item_id is null then 'unknown_item'
         end as reject_reason

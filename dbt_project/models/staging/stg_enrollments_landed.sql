@@ -79,8 +79,13 @@ checked as (
                     and typed.completed_at is null
                 )
                 then 'bad_timestamp'
-            when {{ clean_text('typed.landed_grade') }} is not null
+            -- Also invalid: completed before enrolled (both instants in UTC). Like every
+            -- invalid_value, a fault of the row alone, which no later run re-decides.
+            when (
+                {{ clean_text('typed.landed_grade') }} is not null
                 and coalesce(typed.grade < 0 or typed.grade > 1, true)
+            )
+                or typed.completed_at < typed.enrolled_at
                 then 'invalid_value'
             when typed.enrolled_at > {{ utc_run_started_at() }}
                 or typed.completed_at > {{ utc_run_started_at() }}

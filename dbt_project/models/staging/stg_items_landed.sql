@@ -35,9 +35,12 @@ checked as (
         case
             when typed.item_id is null or typed.course_id is null then 'missing_key'
             when {{ clean_text('typed.landed_max_score') }} is null then 'missing_value'
+            -- A quiz question has max_score 1 (CONTRACT.md section 1); an item without a type
+            -- is a quiz only when its max_score is 1.
             when typed.max_score is null
                 or typed.max_score <= 0
                 or typed.given_item_type not in ('quiz', 'assignment')
+                or (typed.given_item_type = 'quiz' and typed.max_score != 1)
                 then 'invalid_value'
             when courses.course_id is null then 'unknown_course'
             when typed.skill_id is not null and skills.skill_id is null then 'unknown_skill'
