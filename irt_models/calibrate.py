@@ -33,7 +33,7 @@ from .information import (
 )
 from .models import MODELS, log_probs
 from .mstep import ItemPrior, latent_moments, update_items
-from .results import Calibration, parameters_from
+from .results import Calibration, model_categories, parameters_from
 
 DEFAULT_PRIOR = ItemPrior()
 MIN_RESPONSES = 20
@@ -88,9 +88,11 @@ def calibrate(
     fixed_items : mapping or Calibration, optional
         Item parameters held fixed, which puts the calibration on their scale (fixed-item
         calibration; Kim 2006): a mapping item label -> (slope, thresholds) with increasing
-        thresholds (one for a binary item), or a Calibration (its fitted items are used).
-        The latent mean is then estimated, and so is the latent variance. Fixed items that do
-        not occur in the data are carried into the result unchanged.
+        thresholds (one for a binary item), or a Calibration (its fitted items are used,
+        with their category values). The latent mean is then estimated, and so is the latent
+        variance. Fixed items that do not occur in the data are carried into the result
+        unchanged. Their responses are mapped to model categories as ``score`` maps them
+        (a value below the lowest calibrated category counts as the lowest).
     quadrature : int
         Number of quadrature points on [-6, 6].
     tol : float
@@ -165,7 +167,7 @@ def calibrate(
     item_u = np.searchsorted(labels, coded.item_labels)[coded.item]
     n_items = len(labels)
     label_list = labels.tolist()
-    resp = coded.response
+    resp = _fixed_item_categories(coded.response, item_u, label_list, fixed)
     n_resp = np.bincount(item_u, minlength=n_items)
 
     # observed categories per item, and each response's rank among them
@@ -186,15 +188,7 @@ def calibrate(
     flags = np.full(n_items, None, dtype=object)
     K = np.zeros(n_items, dtype=np.int64)
     for j in np.nonzero(is_fixed)[0]:
-        K[j] = len(fixed[label_list[j]][1]) + 1
-    if is_fixed.any():
-        bad = is_fixed[item_u] & (resp >= K[item_u])
-        if bad.any():
-            j = item_u[np.argmax(bad)]
-            raise ValueError(
-                f"responses: item {label_list[j]!r} is fixed with {K[j]} categories but has "
-                f"response {resp[np.argmax(bad)]}"
-            )
+        K[j] = len(fixed[label_list[j]].thresholds) + 1
     free = ~is_fixed
     too_few = free & (n_resp < min_responses)
     single = free & ~too_few & (k_obs < 2)
@@ -209,7 +203,7 @@ def calibrate(
     kmax_all = int(max(K.max(), 2))
     cat_values = np.full((n_items, kmax_all), -1, dtype=np.int64)
     for j in np.nonzero(is_fixed)[0]:
-        cat_values[j, : K[j]] = np.arange(K[j])
+        cat_values[j, : K[j]] = fixed[label_list[j]].categories
     fit_pairs = fitted[pair_item]
     cat_values[pair_item[fit_pairs], rank[fit_pairs]] = pair_cat[fit_pairs]
 
@@ -741,6 +735,31 @@ def _check_options(quadrature, tol, max_iter, min_responses, prior):
         raise ValueError(f"prior: expected an ItemPrior or None, got {prior!r}")
 
 
+def _fixed_item_categories(response, item_u, labels, fixed) -> np.ndarray:
+    """Responses with those of fixed items mapped to the items' model categories.
+
+    A fixed item keeps the categories it was calibrated with: a response value it did not
+    see then (below its lowest category, above its highest, between collapsed ones) is
+    counted as scoring does (``model_categories``), so new data never breaks an anchor.
+    """
+    if not fixed:
+        return response
+    kmax = max(len(p.categories) for p in fixed.values())
+    values = np.full((len(labels) + 1, kmax), -1, dtype=np.int64)
+    is_fixed = np.zeros(len(labels), dtype=bool)
+    for j, lab in enumerate(labels):
+        if lab in fixed:
+            is_fixed[j] = True
+            cats = fixed[lab].categories
+            values[j, : len(cats)] = cats
+    on_fixed = is_fixed[item_u]
+    if not on_fixed.any():
+        return response
+    mapped = response.copy()
+    mapped[on_fixed] = model_categories(values, item_u[on_fixed], response[on_fixed])
+    return mapped
+
+
 def _declared_categories(n_categories, labels, max_obs):
     if n_categories is None:
         return np.maximum(max_obs + 1, 2)
@@ -797,7 +816,7 @@ def _resolve_models(model, labels, data_labels, declared, fixed):
             raise ValueError(f"model: expected one of {MODELS + ('mixed',)}, got {name!r}")
         k = declared[j]
         if lab in fixed:
-            slope, b, src = fixed[lab]
+            slope, b, src, _ = fixed[lab]
             k = len(b) + 1
             if src is not None:
                 name = src

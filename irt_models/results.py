@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -214,6 +215,7 @@ class Calibration:
         quadrature: int = DEFAULT_POINTS,
         n_responses=None,
         flag=None,
+        categories=None,
     ) -> Calibration:
         """A Calibration from stored item parameters, for scoring or as anchors.
 
@@ -233,6 +235,11 @@ class Calibration:
             Nodes on [-6, 6] for scoring with this calibration.
         n_responses : array-like of shape (n_items,), optional
         flag : array-like of shape (n_items,), optional
+        categories : sequence of array-like, optional
+            Per item the response value of each model category, increasing, one per
+            category (as ``Calibration.categories`` of the calibration that estimated the
+            item, without the padding). Defaults to ``0..K-1``. ``score`` and fixed-item
+            ``calibrate`` map a response through these values (see ``model_categories``).
 
         Returns
         -------
@@ -264,9 +271,7 @@ class Calibration:
             )
         order = np.argsort(labels, kind="stable")
         kmax = int(k.max())
-        cats = np.full((n, kmax), -1, dtype=np.int64)
-        for i in range(n):
-            cats[i, : k[i]] = np.arange(k[i])
+        cats = category_values(categories, k, labels)
         nan = np.full(n, np.nan)
         nr = np.zeros(n, dtype=np.int64) if n_responses is None else np.asarray(n_responses)
         fl = np.full(n, None, dtype=object) if flag is None else np.asarray(flag, dtype=object)
@@ -324,10 +329,72 @@ def thresholds_array(thresholds, n: int) -> np.ndarray:
     return b
 
 
-def parameters_from(source, name: str) -> dict:
+class ItemParameters(NamedTuple):
+    """One item's parameters as given for a fixed-item calibration or a warm start."""
+
+    slope: float
+    thresholds: np.ndarray
+    model: str | None
+    # Response value of each model category (0..K-1 unless categories were collapsed).
+    categories: np.ndarray
+
+
+def category_values(categories, k: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """(n_items, max K) response value of each model category, padded with -1.
+
+    ``categories`` is None (``0..K-1`` for every item) or one increasing sequence of K
+    non-negative integers per item; raises ValueError naming the item otherwise.
+    """
+    n, kmax = len(k), int(k.max()) if len(k) else 2
+    values = np.full((n, kmax), -1, dtype=np.int64)
+    if categories is None:
+        for i in range(n):
+            values[i, : k[i]] = np.arange(k[i])
+        return values
+    if len(categories) != n:
+        raise ValueError(f"categories: expected {n} sequences, got {len(categories)}")
+    for i, item_values in enumerate(categories):
+        v = np.asarray(item_values, dtype=np.int64).reshape(-1)
+        if len(v) != k[i] or np.any(v < 0) or np.any(np.diff(v) <= 0):
+            raise ValueError(
+                f"categories: item {labels[i].item()!r} needs {k[i]} increasing non-negative "
+                f"response values, got {v.tolist()}"
+            )
+        values[i, : k[i]] = v
+    return values
+
+
+def model_categories(values: np.ndarray, item: np.ndarray, response: np.ndarray) -> np.ndarray:
+    """Model category of each response from its item's category values.
+
+    The highest category whose response value does not exceed the response: a value
+    between collapsed categories counts as the lower one, a value above the highest as the
+    highest, and a value below the lowest (nobody scored that low when the item was
+    calibrated) as the lowest.
+
+    Parameters
+    ----------
+    values : ndarray of shape (n_items, max_categories)
+        Response value of each model category, padded with -1 (``Calibration.categories``).
+    item : ndarray of shape (n_responses,)
+        Row of ``values`` of each response.
+    response : ndarray of shape (n_responses,)
+
+    Returns
+    -------
+    ndarray of shape (n_responses,) of int
+    """
+    padded = np.where(values >= 0, values, np.iinfo(np.int64).max)
+    category = np.zeros(len(item), dtype=np.int64)
+    for t in range(1, padded.shape[1]):
+        category += padded[item, t] <= response
+    return category
+
+
+def parameters_from(source, name: str) -> dict[object, ItemParameters]:
     """Item parameters keyed by label from a Calibration or a mapping.
 
-    Returns a dict label -> (slope, thresholds ndarray, model or None).
+    Returns a dict label -> ItemParameters; a mapping's items get categories ``0..K-1``.
     """
     if source is None:
         return {}
@@ -336,10 +403,11 @@ def parameters_from(source, name: str) -> dict:
         labels = source.items.tolist()
         for i in np.nonzero(source.fitted)[0]:
             k = source.n_categories[i]
-            out[labels[i]] = (
+            out[labels[i]] = ItemParameters(
                 float(source.slope[i]),
                 source.thresholds[i, : k - 1].astype(float),
                 str(source.model[i]),
+                source.categories[i, :k].astype(np.int64),
             )
         return out
     if isinstance(source, Mapping):
@@ -356,7 +424,7 @@ def parameters_from(source, name: str) -> dict:
                 raise ValueError(f"{name}: item {lab!r} needs a finite slope and thresholds")
             if np.any(np.diff(b) <= 0):
                 raise ValueError(f"{name}: item {lab!r} needs increasing thresholds")
-            out[lab] = (float(a), b, None)
+            out[lab] = ItemParameters(float(a), b, None, np.arange(len(b) + 1))
         return out
     raise ValueError(
         f"{name}: expected a Calibration or a mapping item -> (slope, thresholds), "

@@ -31,7 +31,7 @@ from .data import as_labels, as_responses
 from .estep import Design, block_posterior, group_order
 from .groups import person_groups
 from .models import log_probs
-from .results import Calibration
+from .results import Calibration, model_categories
 
 
 class Scores(NamedTuple):
@@ -86,8 +86,9 @@ def score(
         Responses to items the calibration does not know are ignored (default) or raise a
         ValueError. Responses to known items without usable parameters (flagged
         ``"too_few_responses"`` or ``"single_category"``) are always ignored. A response
-        above an item's highest calibrated category counts as that category, and a value
-        between collapsed categories as the lower one.
+        above an item's highest calibrated category counts as that category, a value
+        between collapsed categories as the lower one, and a value below the lowest as the
+        lowest (``model_categories``).
     quadrature : int, optional
         Nodes on [-6, 6] for EAP; defaults to the calibration's.
     n_jobs : int, optional
@@ -202,10 +203,7 @@ def _prepare(cal, persons, items, responses, unknown_items, groups=None) -> _Pre
     keep = j >= 0
     keep[keep] = cal.fitted[j[keep]]
     j, r, person = j[keep], r[keep], person[keep]
-    cats = np.where(cal.categories >= 0, cal.categories, np.iinfo(np.int64).max)
-    cat = np.zeros(len(j), dtype=np.int64)
-    for t in range(1, cats.shape[1]):
-        cat += cats[j, t] <= r
+    cat = model_categories(cal.categories, j, r)
     return _Prepared(person_labels, person.astype(np.int64), j.astype(np.int64), cat, group)
 
 

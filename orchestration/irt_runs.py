@@ -33,6 +33,7 @@ import numpy as np
 import irt_models
 from irt_models.item_information import test_information
 from irt_models.skill_assignment import assign_skill
+from orchestration.settings import project_vars
 
 RESPONSES = "intermediate.int_irt_responses"
 
@@ -60,6 +61,14 @@ IRT_DDL = [
         theta double not null, theta_se double not null, n_items integer not null,
         n_responses bigint not null, last_response_at timestamp, scored_at timestamp not null,
         run_id varchar not null, primary key (learner_id, skill_id))""",
+    # Columns added after the first release (2026-11-30): existing warehouses gain them here.
+    "alter table irt.item_skill_assignments add column if not exists candidate_skills varchar",
+    "alter table irt.learner_abilities add column if not exists response_signature hugeint",
+    """create table if not exists irt.learner_abilities_period_start (
+        learner_id varchar not null, skill_id varchar not null, period_days integer not null,
+        period_start timestamp not null, period_end timestamp not null, theta double not null,
+        theta_se double not null, n_items integer not null, run_id varchar not null,
+        scored_at timestamp not null, primary key (learner_id, skill_id, period_days))""",
     """create table if not exists irt.learner_ability_history (
         learner_id varchar not null, skill_id varchar not null, as_of timestamp not null,
         theta double not null, theta_se double not null, n_items integer not null,
@@ -90,8 +99,11 @@ class IrtSettings:
     multiple_groups: bool = True
     # Skills calibrated at once; numpy releases the GIL in the heavy parts.
     workers: int = 2
-    # Days before the data's latest response at which as-of abilities are kept for gains.
-    gain_periods: tuple[int, ...] = (30, 90)
+    # Days before the data's latest response at which as-of abilities are kept for gains: the
+    # dbt var gain_periods (dbt_project.yml), which is their one home.
+    gain_periods: tuple[int, ...] = field(
+        default_factory=lambda: tuple(int(d) for d in project_vars()["gain_periods"])
+    )
 
 
 @dataclass
@@ -108,6 +120,8 @@ class CalibrationSummary:
 @dataclass
 class ScoringSummary:
     per_skill: list[dict] = field(default_factory=list)
+    # The data's latest response: where the gain periods end.
+    reference: datetime | None = None
 
 
 def ensure_irt_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -241,6 +255,14 @@ def skill_census(
     }
 
 
+# The items of a skill whose parameters score learners: fitted, discriminating positively, and
+# not flagged as unfit for scoring. Shared by scoring and by the response signature, so that a
+# learner is re-scored exactly when something that enters their score changes.
+SCORING_ITEMS_WHERE = (
+    "skill_id = $skill and slope > 0 and (flag is null or not list_contains($unscored, flag))"
+)
+
+
 def stored_calibration(
     con: duckdb.DuckDBPyConnection, skill_id: str, scoring_only: bool = False
 ) -> irt_models.Calibration | None:
@@ -248,21 +270,22 @@ def stored_calibration(
 
     These are the anchors of a fixed-item calibration; with ``scoring_only`` also items flagged
     as unfit for scoring are left out. Items with a negative slope are never anchors: they are
-    refitted with the new items (and stay flagged, and unscored, while they misbehave).
+    refitted with the new items (and stay flagged, and unscored, while they misbehave). Each
+    item keeps the response values of the categories it was calibrated with, so a response it
+    has not seen before is counted as ``irt_models.score`` counts it (``model_categories``).
     """
-    where = "skill_id = ? and slope > 0"
-    params: list = [skill_id]
+    where = SCORING_ITEMS_WHERE if scoring_only else "skill_id = $skill and slope > 0"
+    params: dict = {"skill": skill_id}
     if scoring_only:
-        where += " and (flag is null or not list_contains(?, flag))"
-        params.append(list(UNSCORED_FLAGS))
+        params["unscored"] = list(UNSCORED_FLAGS)
     rows = con.execute(
-        "select item_id, model, slope, coalesce(thresholds, [difficulty]), n_responses, flag "
-        f"from irt.item_parameters where {where} order by item_id",
+        "select item_id, model, slope, coalesce(thresholds, [difficulty]), categories, "
+        f"coalesce(n_responses, 0), flag from irt.item_parameters where {where} order by item_id",
         params,
     ).fetchall()
     if not rows:
         return None
-    items, models, slopes, thresholds, n_responses, flags = zip(*rows, strict=True)
+    items, models, slopes, thresholds, categories, n_responses, flags = zip(*rows, strict=True)
     return irt_models.Calibration.from_parameters(
         np.array(items, dtype=object),
         list(models),
@@ -270,6 +293,7 @@ def stored_calibration(
         [np.array(t) for t in thresholds],
         n_responses=np.array(n_responses),
         flag=list(flags),
+        categories=[np.array(c) for c in categories],
     )
 
 
@@ -284,50 +308,11 @@ def stored_items(con: duckdb.DuckDBPyConnection, skill_id: str) -> set[str]:
     }
 
 
-def stored_categories(con: duckdb.DuckDBPyConnection, skill_id: str) -> dict[str, list[int]]:
-    """Response value of each model category of the skill's calibrated items."""
-    rows = con.execute(
-        # Only fitted items have categories; an unfitted item's are padding (-1).
-        "select item_id, categories from irt.item_parameters "
-        "where skill_id = ? and slope is not null and categories is not null "
-        "and list_min(categories) >= 0",
-        [skill_id],
-    ).fetchall()
-    return {item: list(cats) for item, cats in rows}
-
-
-def remap_categories(data: SkillResponses, categories: dict[str, list[int]]) -> np.ndarray:
-    """Responses mapped to model categories: the highest category whose value <= response.
-
-    A calibrated item keeps the categories it was calibrated with: one nobody used then was
-    merged into the category below, and a response in it now is scored in that category.
-    Only items whose categories differ from 0..K-1, or with a response above K-1, are touched.
-    """
-    responses = data.responses.copy()
-    if data.n == 0 or not categories:
-        return responses
-    items, inverse = data.item_index
-    highest = np.full(len(items), -1, dtype=np.int64)
-    np.maximum.at(highest, inverse, data.responses)
-    for position, item in enumerate(items.tolist()):
-        values = categories.get(item)
-        if values is None:
-            continue
-        if values == list(range(len(values))) and highest[position] < len(values):
-            continue
-        mask = inverse == position
-        responses[mask] = np.searchsorted(np.asarray(values), responses[mask], side="right") - 1
-    return responses
-
-
 # -- calibration --------------------------------------------------------------------------
 
 
 def _calibrate(
-    data: SkillResponses,
-    settings: IrtSettings,
-    fixed: irt_models.Calibration | None,
-    responses: np.ndarray | None = None,
+    data: SkillResponses, settings: IrtSettings, fixed: irt_models.Calibration | None
 ) -> irt_models.Calibration:
     items, inverse = data.item_index
     highest = np.zeros(len(items), dtype=np.int64)
@@ -340,7 +325,7 @@ def _calibrate(
     return irt_models.calibrate(
         data.learners,
         data.items,
-        data.responses if responses is None else responses,
+        data.responses,
         model="mixed",
         n_categories=item_ncat,
         fixed_items=fixed,
@@ -388,9 +373,7 @@ def calibrate_skill(
         free = _calibrate(data, settings, None)
         cal = irt_models.link(free, stored, method="stocking-lord").apply(free)
     elif fit == "anchored":
-        cal = _calibrate(
-            data, settings, stored, remap_categories(data, stored_categories(con, skill_id))
-        )
+        cal = _calibrate(data, settings, stored)
     run = {
         "skill_id": skill_id,
         "run_type": run_type,
@@ -426,29 +409,14 @@ def stored_reliability(con: duckdb.DuckDBPyConnection, skill_id: str) -> float |
     return None if value is None or value[0] is None else float(value[0])
 
 
-def scoring_view(cal: irt_models.Calibration) -> irt_models.Calibration:
-    """The items of ``cal`` usable for scoring, on the base N(0, 1) prior."""
-    keep = cal.fitted & ~np.isin(cal.flag.astype(str), UNSCORED_FLAGS)
-    thresholds = [cal.thresholds[i, : cal.n_categories[i] - 1] for i in np.nonzero(keep)[0]]
-    return irt_models.Calibration.from_parameters(
-        cal.items[keep],
-        cal.model[keep],
-        cal.slope[keep],
-        thresholds,
-    )
-
-
-def eap(
-    cal: irt_models.Calibration | None, data: SkillResponses, responses: np.ndarray | None = None
-) -> irt_models.Scores | None:
+def eap(cal: irt_models.Calibration | None, data: SkillResponses) -> irt_models.Scores | None:
     """EAP scores of every learner in ``data`` from the items ``cal`` can score."""
     if cal is None or data.n == 0:
         return None
-    responses = data.responses if responses is None else responses
     known = cal.index(data.items) >= 0
     if not known.any():
         return None
-    return irt_models.score(cal, data.learners[known], data.items[known], responses[known])
+    return irt_models.score(cal, data.learners[known], data.items[known], data.responses[known])
 
 
 def _finite(value: float) -> float | None:
@@ -537,22 +505,69 @@ def write_parameters(
         )
 
 
-def refresh_settled_assignments(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
-    """Record items whose skill needs no inference (given, or their course's only skill)."""
+# Each item's candidate skills now: its skill_id, or its course's skills. ``candidate_skills``
+# is the sorted list as text; an assignment decided on another list is decided again.
+CURRENT_CANDIDATES = """
+    select
+        item_id,
+        any_value(course_id) as course_id,
+        bool_or(is_given) as is_given,
+        count(*) as n_candidates,
+        min(skill_id) as first_skill,
+        string_agg(skill_id, ',' order by skill_id) as candidate_skills
+    from intermediate.int_item_candidate_skills
+    group by item_id
+"""
+
+ASSIGNMENT_COLUMNS = (
+    "item_id, course_id, skill_id, method, n_candidates, n_responses, confidence, evidence, "
+    "run_id, candidate_skills"
+)
+
+
+def refresh_assignments(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+    """Bring item -> skill assignments up to date with the items' candidate skills.
+
+    An assignment stands only while the candidates it was decided on stand: an item whose
+    course gained or lost a skill, whose skill_id was set, changed or cleared, or which is gone,
+    is decided again (settled at once when it has one candidate, by data otherwise). The
+    parameters an item has under a skill it no longer assesses are dropped, so its responses
+    count in exactly one skill, as a rebuild would have it.
+    """
     con.execute(
+        f"""
+        delete from irt.item_skill_assignments as assignments
+        where not exists (
+            select 1 from ({CURRENT_CANDIDATES}) as candidates
+            where candidates.item_id = assignments.item_id
+              and candidates.candidate_skills = assignments.candidate_skills
+        )
         """
-        insert or replace into irt.item_skill_assignments
+    )
+    con.execute(
+        f"""
+        insert or replace into irt.item_skill_assignments ({ASSIGNMENT_COLUMNS})
         select
-            item_id, course_id, skill_id,
+            item_id, course_id, first_skill,
             case when is_given then 'given' else 'only_course_skill' end,
             n_candidates, null, 1.0,
             case when is_given then 'skill_id landed with the item'
                  else 'the course teaches only this skill' end,
-            ?
-        from intermediate.int_item_candidate_skills
+            ?, candidate_skills
+        from ({CURRENT_CANDIDATES})
         where is_given or n_candidates = 1
         """,
         [run_id],
+    )
+    con.execute(
+        """
+        delete from irt.item_parameters as parameters
+        where not exists (
+            select 1 from irt.item_skill_assignments as assignments
+            where assignments.item_id = parameters.item_id
+              and assignments.skill_id = parameters.skill_id
+        )
+        """
     )
 
 
@@ -663,7 +678,8 @@ def assign_undecided(
                 for c, ll, a in zip(item.candidates, result.loglik, result.slope, strict=True)
             )
         con.execute(
-            "insert or replace into irt.item_skill_assignments values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"insert or replace into irt.item_skill_assignments ({ASSIGNMENT_COLUMNS}) "
+            "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 item.item_id,
                 item.course_id,
@@ -674,6 +690,7 @@ def assign_undecided(
                 confidence,
                 evidence,
                 run_id,
+                ",".join(item.candidates),
             ],
         )
     return newly
@@ -700,7 +717,7 @@ def run_calibration(
     3. per skill with newly assigned items, a fixed-item calibration that adds them.
     """
     ensure_irt_schema(con)
-    refresh_settled_assignments(con, run_id)
+    refresh_assignments(con, run_id)
     skills = skills_with_responses(con)
     census = skill_census(con, settings)
     undecided = undecided_items(con)
@@ -729,7 +746,7 @@ def run_calibration(
             write_parameters(con, skill_id, cal, run_id, now)
         if data is not None:
             scoring = stored_calibration(con, skill_id, scoring_only=True)
-            scores = eap(scoring, data, remap_categories(data, stored_categories(con, skill_id)))
+            scores = eap(scoring, data)
             if scores is not None:
                 abilities[skill_id] = dict(
                     zip(scores.persons.tolist(), scores.theta.tolist(), strict=True)
@@ -808,47 +825,113 @@ def data_reference_time(con: duckdb.DuckDBPyConnection) -> datetime | None:
     return con.execute(f"select max(submitted_at) from {RESPONSES}").fetchone()[0]
 
 
-# A learner's response signature on a skill: how many responses, and the latest. It counts
-# every response filed under the skill, including those on items whose skill is still being
-# decided, so that assigning an item later changes nobody's signature: only new attempts do.
+# Per learner on skill $skill: the settled responses' count, the latest, and a signature that
+# sums a hash of each (item, response, submitted_at, parameters of the item if it scores). The
+# signature changes exactly when something that enters the learner's score or as-of estimates
+# changes: a new or late earlier attempt, a category moved by a max_score change, an item
+# assigned to or taken from the skill, an item calibrated, flagged, unflagged or re-linked.
 SIGNATURE = f"""
-    select learner_id, any_value(company_id) as company_id,
-           count(*) as n_responses, max(submitted_at) as last_response_at
-    from {RESPONSES} where skill_id = $skill group by learner_id
+    with scoring_items as (
+        select item_id, hash(model, slope, coalesce(thresholds, [difficulty]), categories)
+            as fingerprint
+        from irt.item_parameters
+        where {SCORING_ITEMS_WHERE}
+    )
+    select
+        responses.learner_id,
+        count(*) as n_responses,
+        max(responses.submitted_at) as last_response_at,
+        sum(hash(responses.item_id, responses.response, responses.submitted_at,
+                 scoring_items.fingerprint)) as response_signature
+    from ({ASSIGNED_RESPONSES}) as responses
+    left join scoring_items on scoring_items.item_id = responses.item_id
+    where responses.skill_id = $skill
+    group by responses.learner_id
 """
 
 
-def changed_learners_sql(rescore_all: bool) -> str:
-    """Responses of the learners to (re)score on one skill.
+@dataclass(frozen=True)
+class GainPeriod:
+    """Where one gain period starts in this run, and where it started in the previous one."""
 
-    A learner whose signature equals the stored one has no new response and keeps the stored
-    theta exactly; after a full recalibration everyone is re-scored.
-    """
-    changed = (
-        "true"
-        if rescore_all
-        else (
-            "stored.learner_id is null or stored.n_responses <> signature.n_responses "
-            "or stored.last_response_at is distinct from signature.last_response_at"
-        )
+    days: int
+    start: datetime
+    previous_start: datetime | None
+
+    def moved_window(self) -> tuple[datetime, datetime] | None:
+        """(low, high]: responses in it change estimates as of the start; None: all do."""
+        if self.previous_start is None:
+            return None
+        return min(self.start, self.previous_start), max(self.start, self.previous_start)
+
+
+def gain_periods(
+    con: duckdb.DuckDBPyConnection, skill_id: str, reference: datetime, days: Iterable[int]
+) -> list[GainPeriod]:
+    previous = dict(
+        con.execute(
+            "select period_days, max(period_start) from irt.learner_abilities_period_start "
+            "where skill_id = ? group by period_days",
+            [skill_id],
+        ).fetchall()
     )
-    return f"""
-        with skill_responses as (
-            select * from ({ASSIGNED_RESPONSES}) where skill_id = $skill
-        ),
-        signature as ({SIGNATURE}),
-        changed as (
-            select signature.learner_id
-            from signature
-            left join irt.learner_abilities as stored
-                on stored.learner_id = signature.learner_id and stored.skill_id = $skill
-            where {changed}
-        )
-        select skill_responses.learner_id, skill_responses.item_id, skill_responses.response,
-               skill_responses.n_categories, skill_responses.submitted_at
-        from skill_responses
-        join changed on changed.learner_id = skill_responses.learner_id
+    return [GainPeriod(d, reference - timedelta(days=d), previous.get(d)) for d in days]
+
+
+def learners_to_score_sql(periods: list[GainPeriod]) -> str:
+    """Learners of $skill whose current or period-start estimates must be computed.
+
+    Current: those whose signature differs from the stored one (a learner with nothing
+    changed keeps the stored theta exactly). As of a period start: those too, and those with a
+    response between the previous run's start and this run's (the only other way an estimate
+    as of the start can change); everyone when a period has no previous start.
     """
+    windows = []
+    for period in periods:
+        window = period.moved_window()
+        if window is None:
+            windows.append("true")
+        elif window[0] < window[1]:
+            windows.append(
+                f"(responses.submitted_at > '{window[0].isoformat(sep=' ')}'::timestamp "
+                f"and responses.submitted_at <= '{window[1].isoformat(sep=' ')}'::timestamp)"
+            )
+    moved = " or ".join(windows) or "false"
+    return f"""
+        select signature.learner_id,
+               stored.response_signature is distinct from signature.response_signature
+                   as is_changed
+        from scoring_signature as signature
+        left join irt.learner_abilities as stored
+            on stored.learner_id = signature.learner_id and stored.skill_id = $skill
+        where stored.response_signature is distinct from signature.response_signature
+           or signature.learner_id in (
+               select responses.learner_id from ({ASSIGNED_RESPONSES}) as responses
+               where responses.skill_id = $skill and ({moved})
+           )
+    """
+
+
+def subset(data: SkillResponses, keep: np.ndarray) -> SkillResponses:
+    return SkillResponses(
+        data.learners[keep],
+        data.items[keep],
+        data.responses[keep],
+        data.n_categories[keep],
+        submitted_at=None if data.submitted_at is None else data.submitted_at[keep],
+    )
+
+
+def _register_scores(con: duckdb.DuckDBPyConnection, name: str, scores: irt_models.Scores):
+    con.register(
+        name,
+        {
+            "learner_id": scores.persons,
+            "theta": scores.theta,
+            "theta_se": scores.se,
+            "n_items": scores.n_items,
+        },
+    )
 
 
 def score_skill(
@@ -858,95 +941,298 @@ def score_skill(
     now: datetime,
     reference: datetime,
     settings: IrtSettings,
-    rescore_all: bool,
 ) -> dict:
-    """Re-score the learners of one skill whose responses changed; write abilities and history."""
+    """Bring one skill's abilities and period-start estimates up to date, in one transaction.
+
+    Afterwards every learner with a response on a scoring item of the skill has the EAP
+    estimate that scoring all their responses from scratch would give, and one estimate as of
+    each gain period's start (from the responses submitted by then); nobody else has a row.
+    """
     started = time.perf_counter()
+    params = {"skill": skill_id, "unscored": list(UNSCORED_FLAGS)}
     cal = stored_calibration(con, skill_id, scoring_only=True)
-    data = fetch_responses(con, changed_learners_sql(rescore_all), {"skill": skill_id})
-    submitted = data.submitted_at
-    responses = remap_categories(data, stored_categories(con, skill_id))
-    current = eap(cal, data, responses)
-    figures = {"skill_id": skill_id, "rescored": 0, "seconds": 0.0}
-    if current is None:
-        return figures
-    scores = {
-        "learner_id": current.persons,
-        "theta": current.theta,
-        "theta_se": current.se,
-        "n_items": current.n_items,
+    periods = gain_periods(con, skill_id, reference, settings.gain_periods)
+    con.execute("begin transaction")
+    try:
+        con.execute(f"create or replace temp table scoring_signature as {SIGNATURE}", params)
+        con.execute(
+            "create or replace temp table learners_to_score as " + learners_to_score_sql(periods),
+            {"skill": skill_id},
+        )
+        data = fetch_responses(
+            con,
+            f"""select responses.learner_id, responses.item_id, responses.response,
+                       responses.n_categories, responses.submitted_at
+                from ({ASSIGNED_RESPONSES}) as responses
+                join learners_to_score on learners_to_score.learner_id = responses.learner_id
+                where responses.skill_id = $skill""",
+            {"skill": skill_id},
+        )
+        changed = np.asarray(
+            con.execute("select learner_id from learners_to_score where is_changed").fetchnumpy()[
+                "learner_id"
+            ]
+        ).astype(str)
+        current = eap(cal, subset(data, np.isin(data.learners, changed)))
+        write_current(con, skill_id, current, run_id, now, reference, params)
+        for period in periods:
+            write_period_start(con, skill_id, period, cal, data, reference, run_id, now)
+        con.execute(
+            "delete from irt.learner_abilities_period_start where skill_id = ? "
+            "and not list_contains(?, period_days)",
+            [skill_id, list(settings.gain_periods)],
+        )
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return {
+        "skill_id": skill_id,
+        "rescored": 0 if current is None else len(current.persons),
+        "seconds": time.perf_counter() - started,
     }
-    con.register("current_scores", scores)
+
+
+def write_current(
+    con: duckdb.DuckDBPyConnection,
+    skill_id: str,
+    current: irt_models.Scores | None,
+    run_id: str,
+    now: datetime,
+    reference: datetime,
+    params: dict,
+) -> None:
+    """Replace the changed learners' abilities; drop those of learners with nothing to score.
+
+    The history keeps each new estimate as of the data's latest response.
+    """
+    con.execute(
+        """
+        delete from irt.learner_abilities
+        where skill_id = $skill
+          and (learner_id in (select learner_id from learners_to_score where is_changed)
+               or learner_id not in (select learner_id from scoring_signature))
+        """,
+        {"skill": skill_id},
+    )
+    if current is None:
+        return
+    _register_scores(con, "current_scores", current)
     con.execute(
         f"""
-        insert or replace into irt.learner_abilities
-        select current_scores.learner_id, $skill, signature.company_id, current_scores.theta,
+        insert into irt.learner_abilities (
+            learner_id, skill_id, company_id, theta, theta_se, n_items, n_responses,
+            last_response_at, scored_at, run_id, response_signature)
+        select current_scores.learner_id, $skill, learners.company_id, current_scores.theta,
                current_scores.theta_se, current_scores.n_items, signature.n_responses,
-               signature.last_response_at, $now, $run_id
+               signature.last_response_at, $now, $run_id, signature.response_signature
         from current_scores
-        join ({SIGNATURE}) as signature on signature.learner_id = current_scores.learner_id
+        join scoring_signature as signature
+            on signature.learner_id = current_scores.learner_id
+        left join (
+            select learner_id, any_value(company_id) as company_id
+            from {RESPONSES} where skill_id = $skill group by learner_id
+        ) as learners on learners.learner_id = current_scores.learner_id
         """,
         {"skill": skill_id, "now": now, "run_id": run_id},
     )
+    con.execute(
+        "insert or replace into irt.learner_ability_history "
+        "(learner_id, skill_id, as_of, theta, theta_se, n_items, run_id, scored_at) "
+        "select learner_id, ?, ?, theta, theta_se, n_items, ?, ? from current_scores",
+        [skill_id, reference, run_id, now],
+    )
     con.unregister("current_scores")
-    # History: the estimate as of the data's latest response, and as of each gain period's
-    # start from the responses submitted before it (so gains are measurable from day one).
-    as_of_dates = [reference] + [reference - timedelta(days=d) for d in settings.gain_periods]
-    for as_of in as_of_dates:
-        before = submitted <= np.datetime64(as_of)
-        if as_of == reference:
-            snapshot = current
-        else:
-            snapshot = eap(
-                cal,
-                SkillResponses(
-                    data.learners[before],
-                    data.items[before],
-                    data.responses[before],
-                    data.n_categories[before],
-                ),
-                responses[before],
-            )
-        if snapshot is None:
-            continue
-        con.register(
-            "snapshot",
-            {
-                "learner_id": snapshot.persons,
-                "theta": snapshot.theta,
-                "theta_se": snapshot.se,
-                "n_items": snapshot.n_items,
-            },
-        )
-        con.execute(
-            "insert or replace into irt.learner_ability_history "
-            "select learner_id, ?, ?, theta, theta_se, n_items, ?, ? from snapshot",
-            [skill_id, as_of, run_id, now],
-        )
-        con.unregister("snapshot")
-    figures.update(rescored=len(current.persons), seconds=time.perf_counter() - started)
-    return figures
+
+
+def write_period_start(
+    con: duckdb.DuckDBPyConnection,
+    skill_id: str,
+    period: GainPeriod,
+    cal: irt_models.Calibration | None,
+    data: SkillResponses,
+    reference: datetime,
+    run_id: str,
+    now: datetime,
+) -> None:
+    """Estimates as of the period start: recomputed for the learners in ``data`` (changed, or
+    with responses in the window the start moved over), carried over for everyone else."""
+    recompute = (
+        "true"
+        if period.previous_start is None
+        else "learner_id in (select learner_id from learners_to_score)"
+    )
+    con.execute(
+        f"""
+        delete from irt.learner_abilities_period_start
+        where skill_id = $skill and period_days = $days
+          and ({recompute}
+               or learner_id not in (
+                   select learner_id from irt.learner_abilities where skill_id = $skill))
+        """,
+        {"skill": skill_id, "days": period.days},
+    )
+    con.execute(
+        "update irt.learner_abilities_period_start set period_start = ?, period_end = ? "
+        "where skill_id = ? and period_days = ?",
+        [period.start, reference, skill_id, period.days],
+    )
+    if data.submitted_at is None or data.n == 0:
+        return
+    before = data.submitted_at <= np.datetime64(period.start)
+    snapshot = eap(cal, subset(data, before))
+    if snapshot is None:
+        return
+    _register_scores(con, "snapshot", snapshot)
+    con.execute(
+        "insert into irt.learner_abilities_period_start (learner_id, skill_id, period_days, "
+        "period_start, period_end, theta, theta_se, n_items, run_id, scored_at) "
+        "select snapshot.learner_id, ?, ?, ?, ?, snapshot.theta, snapshot.theta_se, "
+        "snapshot.n_items, ?, ? from snapshot "
+        "semi join irt.learner_abilities as abilities "
+        "on abilities.learner_id = snapshot.learner_id and abilities.skill_id = ?",
+        [skill_id, period.days, period.start, reference, run_id, now, skill_id],
+    )
+    con.unregister("snapshot")
 
 
 def run_scoring(
     con: duckdb.DuckDBPyConnection, run_id: str, now: datetime, settings: IrtSettings
 ) -> ScoringSummary:
-    """Score every learner whose responses changed, on every calibrated skill."""
+    """Bring every skill's abilities up to date with the responses and item parameters."""
     ensure_irt_schema(con)
     reference = data_reference_time(con)
-    summary = ScoringSummary()
-    if reference is None:
-        return summary
-    recalibrated = {
+    summary = ScoringSummary(reference=reference)
+    skills = skills_with_responses(con) if reference is not None else []
+    for skill_id in skills:
+        summary.per_skill.append(score_skill(con, skill_id, run_id, now, reference, settings))
+    for table in ("learner_abilities", "learner_abilities_period_start"):
+        con.execute(f"delete from irt.{table} where not list_contains(?, skill_id)", [skills])
+    # A learner who moved company: every row follows them, re-scored or not.
+    con.execute(
+        f"""
+        update irt.learner_abilities as abilities
+        set company_id = learners.company_id
+        from (
+            select learner_id, any_value(company_id) as company_id
+            from {RESPONSES} group by learner_id
+        ) as learners
+        where learners.learner_id = abilities.learner_id
+          and abilities.company_id is distinct from learners.company_id
+        """
+    )
+    return summary
+
+
+# -- verification -------------------------------------------------------------------------
+
+
+@dataclass
+class ScoringCheck:
+    """Stored estimates compared with a re-scoring from scratch (``verify_scoring``)."""
+
+    n_checked: int = 0
+    # (skill_id, learner_id, what, stored, expected); what: current or period_<days>
+    mismatches: list[tuple] = field(default_factory=list)
+
+
+def _expected(scores: irt_models.Scores | None) -> dict[str, tuple[float, float, int]]:
+    if scores is None:
+        return {}
+    return {
+        learner: (float(theta), float(se), int(n))
+        for learner, theta, se, n in zip(
+            scores.persons.tolist(), scores.theta, scores.se, scores.n_items, strict=True
+        )
+    }
+
+
+def _compare(check, skill_id, what, stored, expected, tol) -> None:
+    for learner in sorted(set(stored) | set(expected)):
+        got, want = stored.get(learner), expected.get(learner)
+        same = (
+            got is not None
+            and want is not None
+            and got[2] == want[2]
+            and abs(got[0] - want[0]) <= tol
+            and abs(got[1] - want[1]) <= tol
+        )
+        if not same:
+            check.mismatches.append((skill_id, learner, what, got, want))
+
+
+def verify_scoring(
+    con: duckdb.DuckDBPyConnection, sample_per_skill: int | None = None, tol: float = 1e-9
+) -> ScoringCheck:
+    """Re-score learners from scratch and compare with ``irt.learner_abilities`` and
+    ``irt.learner_abilities_period_start``.
+
+    The incremental scoring must equal scoring every learner anew from the settled responses
+    and the stored item parameters: same learners, theta and SE within ``tol``, same item
+    counts, at the current time and at each stored period start. ``sample_per_skill`` checks a
+    fixed pseudo-random sample of learners per skill (an asset check); None checks everyone.
+    """
+    check = ScoringCheck()
+    skills = {
         r[0]
         for r in con.execute(
-            "select skill_id from irt.calibration_runs where run_id = ? "
-            "and run_type = 'full_recalibration'",
-            [run_id],
+            f"select distinct skill_id from {RESPONSES} "
+            "union select distinct skill_id from irt.learner_abilities"
         ).fetchall()
     }
-    for skill_id in skills_with_responses(con):
-        summary.per_skill.append(
-            score_skill(con, skill_id, run_id, now, reference, settings, skill_id in recalibrated)
+    limit = (
+        "" if sample_per_skill is None else f"order by hash(learner_id) limit {sample_per_skill:d}"
+    )
+    for skill_id in sorted(skills):
+        params = {"skill": skill_id}
+        con.execute(
+            "create or replace temp table verified_learners as select learner_id from ("
+            f"select learner_id from ({ASSIGNED_RESPONSES}) where skill_id = $skill "
+            "union select learner_id from irt.learner_abilities where skill_id = $skill"
+            f") {limit}",
+            params,
         )
-    return summary
+        data = fetch_responses(
+            con,
+            f"select learner_id, item_id, response, n_categories, submitted_at "
+            f"from ({ASSIGNED_RESPONSES}) where skill_id = $skill "
+            "and learner_id in (select learner_id from verified_learners)",
+            params,
+        )
+        cal = stored_calibration(con, skill_id, scoring_only=True)
+        current = _expected(eap(cal, data))
+        stored = {
+            learner: (theta, se, n)
+            for learner, theta, se, n in con.execute(
+                "select learner_id, theta, theta_se, n_items from irt.learner_abilities "
+                "where skill_id = $skill "
+                "and learner_id in (select learner_id from verified_learners)",
+                params,
+            ).fetchall()
+        }
+        check.n_checked += len(set(stored) | set(current))
+        _compare(check, skill_id, "current", stored, current, tol)
+        periods = con.execute(
+            "select period_days, min(period_start), max(period_start) "
+            "from irt.learner_abilities_period_start where skill_id = $skill group by all",
+            params,
+        ).fetchall()
+        for days, start, latest in periods:
+            if start != latest:
+                check.mismatches.append((skill_id, None, f"period_{days}", start, latest))
+            before = data.submitted_at <= np.datetime64(start)
+            expected = {
+                k: v for k, v in _expected(eap(cal, subset(data, before))).items() if k in current
+            }
+            stored_start = {
+                learner: (theta, se, n)
+                for learner, theta, se, n in con.execute(
+                    "select learner_id, theta, theta_se, n_items "
+                    "from irt.learner_abilities_period_start "
+                    "where skill_id = $skill and period_days = $days "
+                    "and learner_id in (select learner_id from verified_learners)",
+                    {**params, "days": days},
+                ).fetchall()
+            }
+            _compare(check, skill_id, f"period_{days}", stored_start, expected, tol)
+    return check

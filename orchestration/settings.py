@@ -8,10 +8,14 @@ environment at import time: call :func:`load_settings` when the values are neede
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,3 +65,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         serving=get("SKILLGAP_SERVING"),
         dagster_home=get("DAGSTER_HOME"),
     )
+
+
+@functools.cache
+def project_vars() -> dict[str, Any]:
+    """The dbt vars of ``dbt_project.yml``: the one home of every setting that SQL and Python
+    share (reportability thresholds, gain periods), so the two can never disagree."""
+    with (REPO_ROOT / "dbt_project.yml").open(encoding="utf-8") as handle:
+        return dict(yaml.safe_load(handle)["vars"])

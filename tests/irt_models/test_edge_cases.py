@@ -155,3 +155,47 @@ def test_a_degenerate_information_matrix_gives_unknown_standard_errors_not_an_er
 
     result = _inverse(np.array([[np.nan, 0.0], [0.0, 1.0]]))
     assert result.shape == (2, 2) and np.isnan(result).all()
+
+
+def _item_calibrated_on_high_scores():
+    """A graded item calibrated when nobody scored in its two lowest categories."""
+    return irt.Calibration.from_parameters(
+        ["easy", "graded"],
+        ["2pl", "grm"],
+        [1.2, 1.5],
+        [[0.0], [-0.5, 0.8]],
+        categories=[[0, 1], [2, 3, 4]],
+    )
+
+
+def test_a_response_below_every_calibrated_category_scores_in_the_lowest():
+    cal = _item_calibrated_on_high_scores()
+    persons = ["p0", "p0", "p2", "p2"]
+    items = ["easy", "graded", "easy", "graded"]
+    low = irt.score(cal, persons, items, [1, 0, 1, 2])
+    # 0 and 2 on the graded item both fall in its lowest model category (value 2)
+    assert low.theta[0] == pytest.approx(low.theta[1], abs=1e-12)
+    above = irt.score(cal, ["p"], ["graded"], [7])
+    top = irt.score(cal, ["p"], ["graded"], [4])
+    assert above.theta[0] == pytest.approx(top.theta[0], abs=1e-12)
+
+
+def test_an_anchored_calibration_accepts_responses_outside_the_anchor_categories():
+    anchor = _item_calibrated_on_high_scores()
+    s = irt.simulate(400, 3, "2pl", seed=4)
+    persons = np.concatenate([s.persons, np.arange(400)])
+    items = np.concatenate([s.items.astype(str), np.full(400, "graded")])
+    rng = np.random.default_rng(1)
+    responses = np.concatenate([s.responses, rng.integers(0, 5, 400)])  # 0 and 1 are new
+    cal = irt.calibrate(persons, items, responses, "mixed", fixed_items=anchor)
+    j = int(cal.index(["graded"])[0])
+    assert cal.fixed[j] and cal.slope[j] == 1.5
+    np.testing.assert_array_equal(cal.categories[j, :3], [2, 3, 4])
+    assert np.isfinite(cal.slope).all()
+
+
+def test_category_values_must_increase():
+    with pytest.raises(ValueError, match="categories: item 'graded'"):
+        irt.Calibration.from_parameters(
+            ["graded"], "grm", [1.0], [[-0.5, 0.8]], categories=[[3, 2, 4]]
+        )

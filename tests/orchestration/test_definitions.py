@@ -25,6 +25,7 @@ EXPECTED_ASSET_KEYS = [
     "irt/item_parameters",
     "irt/item_skill_assignments",
     "irt/learner_abilities",
+    "irt/learner_abilities_period_start",
     "irt/learner_ability_history",
     "marts/company_skill_benchmarks",
     "marts/course_recommendations",

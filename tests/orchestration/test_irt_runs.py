@@ -17,7 +17,7 @@ import duckdb
 import numpy as np
 import pytest
 
-from orchestration.irt_runs import IrtSettings, run_calibration, run_scoring
+from orchestration.irt_runs import IrtSettings, run_calibration, run_scoring, verify_scoring
 
 START = datetime(2026, 6, 1)
 SKILLS = ("alpha", "beta")
@@ -309,20 +309,6 @@ def test_full_recalibration_is_linked_back_to_the_old_scale(two_runs, tmp_path):
     assert np.corrcoef([after[k][1] for k in common], [before[k][1] for k in common])[0, 1] > 0.98
 
 
-def test_a_response_in_a_category_merged_at_calibration_is_scored_in_the_one_below():
-    from orchestration.irt_runs import SkillResponses, remap_categories
-
-    data = SkillResponses(
-        learners=np.array(["a", "b", "c", "d", "e"]),
-        items=np.array(["g", "g", "g", "h", "q"]),
-        responses=np.array([0, 2, 3, 3, 1]),
-        n_categories=np.array([4, 4, 4, 4, 2]),
-    )
-    # g was calibrated when nobody had scored in category 1; h when nobody had reached 3.
-    categories = {"g": [0, 2, 3], "h": [0, 1, 2], "q": [0, 1]}
-    assert remap_categories(data, categories).tolist() == [0, 1, 2, 2, 1]
-
-
 def test_irt_sees_through_the_selection_that_biases_raw_percent_correct(tmp_path):
     """Learners enrol in courses near their own level and the course after it, so everyone
     gets about the same share right: raw percent-correct hardly ranks them, IRT does."""
@@ -379,15 +365,185 @@ def test_an_item_not_fitted_before_keeps_its_responses_when_it_is_calibrated_lat
     """An item too rare to fit in one run is stored without parameters; when it is calibrated
     in a later run its responses are taken as they are, not mapped through placeholder
     categories."""
-    from orchestration.irt_runs import ensure_irt_schema, stored_categories
+    from orchestration.irt_runs import ensure_irt_schema, stored_calibration
 
     con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
     ensure_irt_schema(con)
     con.execute(
-        "insert into irt.item_parameters (skill_id, item_id, model, slope, categories, "
-        "n_categories, anchored, run_id, calibrated_at) values "
-        "('alpha', 'rare', '2pl', null, [-1, -1], 2, false, 'r', now()), "
-        "('alpha', 'fitted', 'grm', 1.1, [0, 2, 3], 3, false, 'r', now())"
+        "insert into irt.item_parameters (skill_id, item_id, model, slope, thresholds, "
+        "categories, n_categories, anchored, run_id, calibrated_at) values "
+        "('alpha', 'rare', '2pl', null, null, [-1, -1], 2, false, 'r', now()), "
+        "('alpha', 'fitted', 'grm', 1.1, [-0.5, 0.7], [0, 2, 3], 3, false, 'r', now())"
     )
-    assert stored_categories(con, "alpha") == {"fitted": [0, 2, 3]}
+    stored = stored_calibration(con, "alpha")
+    assert stored.items.tolist() == ["fitted"]
+    assert stored.categories[0].tolist() == [0, 2, 3]
     con.close()
+
+
+# -- history that changes under the IRT stage ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def changed_history(tmp_path_factory):
+    """Run 1 on days 0-8, then a run after changes that keep each learner's response count and
+    latest time, and after items move between skills; then a run with nothing new."""
+    rng, theta, items, slope, difficulty = simulate_truth(seed=9)
+    everyone = np.arange(N_LEARNERS)
+    rows = []
+    for day in range(9):
+        rows += response_rows(
+            rng, theta, items, slope, difficulty, day, everyone[everyone % 9 == day], per_learner=24
+        )
+    # An assignment on which nobody scored in the two lowest of its four categories.
+    graded = ("alpha_graded", "alpha", 0, True)
+    items = [*items, graded]
+    for learner in range(300):
+        response = 3 if theta[learner, 0] + rng.normal(0, 0.5) > 0 else 2
+        rows.append(
+            (
+                "alpha",
+                f"L{learner:04d}",
+                graded[0],
+                f"C{learner % 7}",
+                "assignment",
+                response,
+                4,
+                START + timedelta(days=learner % 9, hours=12),
+                False,
+            )
+        )
+    path = tmp_path_factory.mktemp("irt_changes") / "warehouse.duckdb"
+    con = duckdb.connect(str(path))
+    write_intermediate(con, rows, items)
+    settings = IrtSettings()
+    run_calibration(con, "run1", START + timedelta(days=9), settings)
+    run_scoring(con, "run1", START + timedelta(days=9), settings)
+    first = snapshot(con)
+    checked_first = verify_scoring(con)
+
+    # 1. twelve new scores of 0 on the assignment
+    for learner in range(300, 312):
+        rows.append(
+            (
+                "alpha",
+                f"L{learner:04d}",
+                graded[0],
+                f"C{learner % 7}",
+                "assignment",
+                0,
+                4,
+                START + timedelta(days=9, hours=3),
+                False,
+            )
+        )
+    # 2. late earlier attempts: twenty first attempts replaced by an earlier, opposite answer
+    late = []
+    for k, row in enumerate(rows):
+        if row[0] == "beta" and row[2] == "beta_11" and len(late) < 20:
+            rows[k] = (*row[:5], 1 - row[5], row[6], row[7] - timedelta(minutes=5), row[8])
+            late.append(row[1])
+    # 2. a max_score change moves every category of one item, counts and times unchanged
+    rows = [(*r[:5], 1 - r[5], *r[6:]) if r[2] == "beta_03" else r for r in rows]
+    # 2. a learner changes company
+    rows = [(*r[:3], "C_new", *r[4:]) if r[1] == "L0001" else r for r in rows]
+    # 5. one more day for a few learners: the gain periods move by a day
+    movers = rng.choice(N_LEARNERS, size=40, replace=False)
+    rows += response_rows(rng, theta, items[:-1], slope, difficulty, 9, movers, per_learner=4)
+    write_intermediate(con, rows, items)
+    # 4. alpha_05's course gained the skill beta (it had no skill_id of its own)
+    con.execute("delete from intermediate.int_item_candidate_skills where item_id = 'alpha_05'")
+    con.execute(
+        "insert into intermediate.int_item_candidate_skills values "
+        "('alpha_05', 'course_ab', 'alpha', false, 2), ('alpha_05', 'course_ab', 'beta', false, 2)"
+    )
+    con.execute(
+        "update intermediate.int_irt_responses set is_candidate = true where item_id = 'alpha_05'"
+    )
+    con.execute(
+        "insert into intermediate.int_irt_responses select 'beta', learner_id, item_id, "
+        "company_id, item_type, response, n_categories, submitted_at, true, entry_level "
+        "from intermediate.int_irt_responses where item_id = 'alpha_05'"
+    )
+    # 4. beta_07 lost its skill_id; its course teaches only alpha
+    con.execute(
+        "update intermediate.int_item_candidate_skills set skill_id = 'alpha', is_given = false "
+        "where item_id = 'beta_07'"
+    )
+    con.execute(
+        "update intermediate.int_irt_responses set skill_id = 'alpha' where item_id = 'beta_07'"
+    )
+    run_calibration(con, "run2", START + timedelta(days=10), settings)
+    second_scoring = run_scoring(con, "run2", START + timedelta(days=10), settings)
+    second = snapshot(con)
+    checked_second = verify_scoring(con)
+    run_calibration(con, "run3", START + timedelta(days=11), settings)
+    third_scoring = run_scoring(con, "run3", START + timedelta(days=11), settings)
+    yield {
+        "con": con,
+        "first": first,
+        "second": second,
+        "late": set(late),
+        "checked": (checked_first, checked_second, verify_scoring(con)),
+        "scorings": (second_scoring, third_scoring),
+    }
+    con.close()
+
+
+def test_every_stored_estimate_equals_a_rescoring_from_scratch_after_changes(changed_history):
+    for check in changed_history["checked"]:
+        assert check.n_checked > 1000
+        assert check.mismatches == []
+
+
+def test_a_score_below_every_calibrated_category_is_scored_in_the_lowest(changed_history):
+    con = changed_history["con"]
+    categories = con.execute(
+        "select categories from irt.item_parameters where item_id = 'alpha_graded'"
+    ).fetchone()[0]
+    assert categories == [2, 3]
+    scored = con.execute(
+        "select count(*) from irt.learner_abilities where skill_id = 'alpha' "
+        "and learner_id between 'L0300' and 'L0311' and run_id = 'run2'"
+    ).fetchone()[0]
+    assert scored == 12
+
+
+def test_learners_whose_responses_changed_in_place_are_rescored(changed_history):
+    first, second = changed_history["first"]["abilities"], changed_history["second"]["abilities"]
+    late = changed_history["late"]
+    assert len(late) == 20
+    assert all(second[(learner, "beta")] != first[(learner, "beta")] for learner in late)
+
+
+def test_a_learner_who_moves_company_moves_in_every_skill(changed_history):
+    companies = (
+        changed_history["con"]
+        .execute("select distinct company_id from irt.learner_abilities where learner_id = 'L0001'")
+        .fetchall()
+    )
+    assert companies == [("C_new",)]
+
+
+def test_an_item_whose_candidate_skills_change_is_decided_again(changed_history):
+    con = changed_history["con"]
+    rows = dict(
+        (item, (skill, method, candidates))
+        for item, skill, method, candidates in con.execute(
+            "select item_id, skill_id, method, candidate_skills from irt.item_skill_assignments "
+            "where item_id in ('alpha_05', 'beta_07')"
+        ).fetchall()
+    )
+    assert rows["alpha_05"] == ("alpha", "data", "alpha,beta")
+    assert rows["beta_07"] == ("alpha", "only_course_skill", "alpha")
+    parameters = con.execute(
+        "select skill_id, item_id from irt.item_parameters "
+        "where item_id in ('alpha_05', 'beta_07') order by all"
+    ).fetchall()
+    assert parameters == [("alpha", "alpha_05"), ("alpha", "beta_07")]
+
+
+def test_a_run_with_nothing_new_rescores_nobody(changed_history):
+    second, third = changed_history["scorings"]
+    assert sum(s["rescored"] for s in second.per_skill) > 40
+    assert sum(s["rescored"] for s in third.per_skill) == 0

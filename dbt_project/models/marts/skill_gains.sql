@@ -1,66 +1,22 @@
 {%- set min_company_learners = marts_privacy_threshold('min_company_learners') -%}
-{%- set periods = var('gain_periods', [30, 90]) -%}
 
 with
 
-history as (select * from {{ source('irt', 'learner_ability_history') }}),
+-- Each learner's estimate as of each gain period's start, written by the IRT scoring run
+-- (irt_scoring) from the responses submitted by then, on today's item parameters: the start
+-- and the end of a gain are on one scale. The run also fixes period_start and period_end.
+start_estimates as (select * from {{ source('irt', 'learner_abilities_period_start') }}),
 
 scores as (select * from {{ ref('learner_skill_scores') }}),
-
--- Periods end at the data's latest response: the same anchor at which the IRT asset
--- backfills history estimates (30 and 90 days before it).
-reference as (
-    select
-        coalesce(
-            (select max(last_response_at) from scores),
-            (select max(cast(as_of as timestamp)) from history)
-        ) as period_end
-),
-
-periods as (
-    {%- for days in periods %}
-    select
-        {{ days }} as period_days,
-        cast({{ dateadd('day', -days, 'reference.period_end') }} as timestamp) as period_start,
-        reference.period_end
-    from reference
-    {%- if not loop.last %}
-    union all
-    {%- endif %}
-    {%- endfor %}
-),
-
--- The latest estimate that used only responses before the period start.
-start_estimates as (
-    select
-        periods.period_days,
-        history.learner_id,
-        history.skill_id,
-        cast(history.theta as double) as theta,
-        cast(history.theta_se as double) as theta_se,
-        cast(history.n_items as integer) as n_items,
-        row_number() over (
-            partition by
-                periods.period_days,
-                history.learner_id,
-                history.skill_id
-            order by
-                history.as_of desc,
-                history.scored_at desc
-        ) as recency
-    from history
-    inner join periods
-        on cast(history.as_of as timestamp) <= periods.period_start
-),
 
 learner_gains as (
     select
         scores.company_id,
         scores.learner_id,
         scores.skill_id,
-        periods.period_days,
-        periods.period_start,
-        periods.period_end,
+        start_estimates.period_days,
+        start_estimates.period_start,
+        start_estimates.period_end,
         start_estimates.theta as theta_start,
         scores.theta as theta_end,
         start_estimates.n_items as n_items_start,
@@ -73,12 +29,9 @@ learner_gains as (
             + scores.theta_se * scores.theta_se
         ) as gain_se_theta
     from scores
-    cross join periods
     inner join start_estimates
         on scores.learner_id = start_estimates.learner_id
         and scores.skill_id = start_estimates.skill_id
-        and periods.period_days = start_estimates.period_days
-        and start_estimates.recency = 1
 ),
 
 -- Company gains average the learners who answered at least one new item in the period.
