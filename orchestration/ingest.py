@@ -6,17 +6,48 @@ column names in any case and extra columns. This module turns each new file into
 reject bad values with a reason instead of the loader failing on them. Lineage columns
 (``_load_id``, ``_source_file``, ``_row_number``) say where every row came from.
 
-A file is identified by the SHA-256 of its bytes: the same bytes landed again (under any name)
-load nothing. A file that cannot be read, or lacks a required column, is recorded in
-``raw.load_ledger`` with status ``failed`` and an error naming the file and the column; the
-other files still load, and the file loads once it is fixed (new bytes, new hash).
+File identity. A landing is identified by (entity folder, path relative to the landing root,
+SHA-256 of the bytes), and every landing gets one ``raw.load_ledger`` row:
+
+- The same bytes at the same path load once; any later run skips them (status ``skipped``,
+  reported but not written to the ledger).
+- Different bytes at a path already loaded (a corrected or replaced file) load as a new
+  landing.
+- The same bytes at a new path: if an earlier landing of the same entity with those bytes
+  (loaded, or itself recorded as renamed) was at a path that no longer exists in the landing
+  folder, and none of them is still there, the file was renamed or moved (for example archived
+  into a sub-folder): it is recorded with status ``renamed``, ``n_rows`` 0 and ``error``
+  naming the earlier path, and no rows load. Otherwise (the earlier file is still there: a
+  copy, or a reverted upsert such as d3.csv = d1.csv after d2.csv) it loads as a new landing:
+  its upsert values become the latest, and its event rows are exact duplicates in staging.
+  "Still there" means the path exists, whatever it holds now.
+- Failed landings are keyed the same way: the same failing bytes at the same path are not
+  retried (skipped, and still reported by ``unresolved_failures``), but moving the file to
+  another folder or path, or changing its bytes, retries it. A file landed in the wrong entity
+  folder therefore loads once moved, unchanged, to the right one.
+- A file that cannot be read (any ``OSError`` while hashing or loading it, such as permission
+  denied, or the file vanishing after discovery) is recorded as ``failed`` with an error naming
+  the file and the OS error, and with ``content_hash`` ``'unreadable'`` (never a SHA-256, which
+  is 64 hex digits, so it never matches a file). It does not stop the other files, leaves no
+  transaction open, and is retried on every run (one ledger row per attempt) until it loads.
+
+A file that lacks a required column, is empty, malformed or of an unsupported type is also
+recorded as ``failed``, with an error naming the file and what is wrong; the other files still
+load. A failed (entity, path) is unresolved while its latest ledger entry is ``failed``;
+``unresolved_failures`` given the landing folder reports only paths still in it, so a failure
+at a wrong-folder path stops being reported once the file has been moved away.
+
+Load order is ledger order (``load_id``): entity folders in contract order, then paths. It is
+what staging's "the most recently loaded file wins" and "the copy loaded first stays" use.
 
 Pure library: takes a DuckDB connection, no Dagster import.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -69,6 +100,9 @@ LINEAGE_COLUMNS = ("_load_id", "_source_file", "_row_number")
 CSV_SUFFIXES = (".csv", ".csv.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 
+# content_hash of a file that could not be read. Not 64 hex digits, so no file's SHA-256.
+UNREADABLE = "unreadable"
+
 LEDGER_DDL = """
 create table if not exists raw.load_ledger (
     load_id integer primary key,
@@ -94,9 +128,13 @@ class FileResult:
 
     file_path: str
     entity: str
-    status: str  # loaded | failed | skipped (bytes already loaded, or already failed as-is)
+    # loaded | failed | renamed (bytes already loaded from a path now gone; no rows) |
+    # skipped (these bytes at this path already loaded, renamed or failed; not in the ledger)
+    status: str
     n_rows: int = 0
-    error: str | None = None
+    error: str | None = None  # failed: what is wrong; renamed: the earlier path
+    load_id: int | None = None  # its raw.load_ledger row; None when skipped
+    content_hash: str | None = None  # as recorded: SHA-256, or UNREADABLE
 
 
 @dataclass
@@ -119,6 +157,14 @@ class IngestReport:
     @property
     def failed(self) -> list[FileResult]:
         return [f for f in self.files if f.status == "failed"]
+
+    @property
+    def renamed(self) -> list[FileResult]:
+        return [f for f in self.files if f.status == "renamed"]
+
+    @property
+    def skipped(self) -> list[FileResult]:
+        return [f for f in self.files if f.status == "skipped"]
 
 
 def quote_identifier(name: str) -> str:
@@ -255,7 +301,8 @@ def _record(
     digest: str,
     fmt: str | None,
     loaded_at: datetime,
-) -> None:
+) -> FileResult:
+    """Write the ledger row of ``result``; return it with its load_id and hash."""
     con.execute(
         "insert into raw.load_ledger values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
@@ -264,12 +311,41 @@ def _record(
             result.entity,
             digest,
             fmt,
-            result.n_rows if result.status == "loaded" else None,
+            result.n_rows if result.status in ("loaded", "renamed") else None,
             loaded_at,
             result.status,
             result.error,
         ],
     )
+    return dataclasses.replace(result, load_id=load_id, content_hash=digest)
+
+
+def unreadable_message(file_path: str, error: OSError) -> str:
+    reason = error.strerror or str(error) or "unknown error"
+    return f"{file_path}: cannot be read ({type(error).__name__}: {reason}); tried again next run"
+
+
+def read_error(path: Path) -> OSError | None:
+    """The OSError opening and reading ``path`` raises now, or None if it is readable."""
+    try:
+        with path.open("rb") as handle:
+            handle.read(1)
+    except OSError as error:
+        return error
+    return None
+
+
+def record_unreadable(
+    con: duckdb.DuckDBPyConnection,
+    entity: str,
+    path: Path,
+    file_path: str,
+    error: OSError,
+    loaded_at: datetime,
+) -> FileResult:
+    """Record a file that cannot be read as failed, with the placeholder hash (retried)."""
+    result = FileResult(file_path, entity, "failed", error=unreadable_message(file_path, error))
+    return _record(con, _next_load_id(con), result, UNREADABLE, file_format(path), loaded_at)
 
 
 def load_file(
@@ -280,7 +356,11 @@ def load_file(
     digest: str,
     loaded_at: datetime,
 ) -> FileResult:
-    """Load one file in one transaction and record it in the ledger, whatever the outcome."""
+    """Load one file in one transaction and record it in the ledger, whatever the outcome.
+
+    A file that cannot be read (an OSError, or a DuckDB error while the file cannot be opened
+    by Python either) is recorded with the ``UNREADABLE`` hash so that it is retried.
+    """
     spec = ENTITIES[entity]
     fmt = file_format(path)
     load_id = _next_load_id(con)
@@ -299,68 +379,149 @@ def load_file(
             f"select count(*) from raw.{entity} where _load_id = ?", [load_id]
         ).fetchone()[0]
         result = FileResult(file_path, entity, "loaded", n_rows=n_rows)
-        _record(con, load_id, result, digest, fmt, loaded_at)
+        result = _record(con, load_id, result, digest, fmt, loaded_at)
         con.execute("commit")
         return result
-    except (LandingFileError, duckdb.Error) as error:
+    except (LandingFileError, duckdb.Error, OSError) as error:
         con.execute("rollback")
-        message = (
-            str(error)
-            if isinstance(error, LandingFileError)
-            else (f"{file_path}: cannot be read as {fmt}: {str(error).splitlines()[0]}")
-        )
+        os_error = error if isinstance(error, OSError) else None
+        if isinstance(error, duckdb.Error):
+            os_error = read_error(path)
+        if os_error is not None:
+            message, digest = unreadable_message(file_path, os_error), UNREADABLE
+        elif isinstance(error, LandingFileError):
+            message = str(error)
+        else:
+            message = f"{file_path}: cannot be read as {fmt}: {str(error).splitlines()[0]}"
         result = FileResult(file_path, entity, "failed", error=message)
-        _record(con, load_id, result, digest, fmt, loaded_at)
-        return result
+        return _record(con, load_id, result, digest, fmt, loaded_at)
+    except BaseException:
+        con.execute("rollback")
+        raise
+
+
+@dataclass
+class LedgerIndex:
+    """What the ledger says about landings, to decide what a discovered file is."""
+
+    # (entity, file_path, content_hash) of every loaded, renamed or failed landing
+    seen: set[tuple[str, str, str]] = field(default_factory=set)
+    # (entity, content_hash) -> [(load_id, file_path, status)] of loaded or renamed landings
+    holders: dict[tuple[str, str], list[tuple[int, str, str]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+
+    @classmethod
+    def read(cls, con: duckdb.DuckDBPyConnection) -> LedgerIndex:
+        index = cls()
+        rows = con.execute(
+            "select load_id, entity, file_path, content_hash, status from raw.load_ledger "
+            "where content_hash <> ? order by load_id",
+            [UNREADABLE],
+        ).fetchall()
+        for load_id, entity, file_path, digest, status in rows:
+            index.add(load_id, entity, file_path, digest, status)
+        return index
+
+    def add(self, load_id: int, entity: str, file_path: str, digest: str, status: str) -> None:
+        if digest == UNREADABLE:
+            return
+        self.seen.add((entity, file_path, digest))
+        if status in ("loaded", "renamed"):
+            self.holders[(entity, digest)].append((load_id, file_path, status))
+
+    def renamed_from(self, entity: str, digest: str, present: set[str]) -> tuple[str, int] | None:
+        """(earlier path, load_id of its rows) if these bytes moved here from a path now gone.
+
+        None when no earlier landing of the entity has these bytes, or one of them is still in
+        the landing folder (then the file is a copy and loads as a new landing).
+        """
+        earlier = self.holders.get((entity, digest))
+        if not earlier or any(path in present for _, path, _ in earlier):
+            return None
+        loads = [load_id for load_id, _, status in earlier if status == "loaded"]
+        return earlier[-1][1], loads[-1] if loads else earlier[-1][0]
+
+
+def record_rename(
+    con: duckdb.DuckDBPyConnection,
+    entity: str,
+    path: Path,
+    file_path: str,
+    digest: str,
+    earlier: tuple[str, int],
+    loaded_at: datetime,
+) -> FileResult:
+    earlier_path, rows_load_id = earlier
+    note = (
+        f"{file_path}: renamed from {earlier_path} (same bytes; that path is no longer in the "
+        f"landing folder); its rows were loaded by load {rows_load_id}, none loaded again"
+    )
+    result = FileResult(file_path, entity, "renamed", n_rows=0, error=note)
+    return _record(con, _next_load_id(con), result, digest, file_format(path), loaded_at)
 
 
 def ingest_landing(
     con: duckdb.DuckDBPyConnection, landing_dir: Path, now: datetime | None = None
 ) -> IngestReport:
-    """Load every landing file whose bytes were not loaded before; report each file's outcome.
+    """Load every new landing in load order and report each file's outcome.
 
-    Bytes already loaded are skipped; bytes that failed before are skipped too (they would fail
-    the same way) and stay reported as failed by the ledger until fixed bytes land.
+    See the module docstring for what a new landing is: (entity, path, bytes) not seen before,
+    except the same bytes moved from a path now gone (``renamed``, no rows). Every failure,
+    unreadable files included, is recorded and reported; none stops the other files.
     """
     ensure_raw_schema(con)
     loaded_at = (now or datetime.now(UTC)).replace(tzinfo=None)
-    seen = dict(
-        con.execute(
-            "select content_hash, status from raw.load_ledger qualify row_number() "
-            "over (partition by content_hash order by status = 'loaded' desc) = 1"
-        ).fetchall()
-    )
+    index = LedgerIndex.read(con)
+    candidates = [
+        (entity, path, path.relative_to(landing_dir).as_posix())
+        for entity, path in discover_files(landing_dir)
+    ]
+    present = {file_path for _, _, file_path in candidates}
     report = IngestReport()
-    for entity, path in discover_files(landing_dir):
-        file_path = path.relative_to(landing_dir).as_posix()
-        digest = content_hash(path)
-        if digest in seen:
+    for entity, path, file_path in candidates:
+        try:
+            digest = content_hash(path)
+        except OSError as error:
+            report.files.append(record_unreadable(con, entity, path, file_path, error, loaded_at))
+            continue
+        if (entity, file_path, digest) in index.seen:
             report.files.append(FileResult(file_path, entity, "skipped"))
             continue
-        result = load_file(con, entity, path, file_path, digest, loaded_at)
-        seen[digest] = result.status
+        earlier = index.renamed_from(entity, digest, present)
+        if earlier is not None:
+            result = record_rename(con, entity, path, file_path, digest, earlier, loaded_at)
+        else:
+            result = load_file(con, entity, path, file_path, digest, loaded_at)
+        index.add(result.load_id, entity, file_path, result.content_hash, result.status)
         report.files.append(result)
     return report
 
 
-def unresolved_failures(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
-    """(file_path, error) of failed files not since replaced by a loaded file at the same path."""
+def unresolved_failures(
+    con: duckdb.DuckDBPyConnection, landing_dir: Path | None = None
+) -> list[tuple[str, str]]:
+    """(file_path, error) of every (entity, path) whose latest ledger entry is ``failed``.
+
+    A later landing at the same path (loaded, or renamed to bytes already loaded) resolves the
+    failure. With ``landing_dir``, only paths still in the landing folder are reported: a file
+    moved away (say from the wrong entity folder to the right one) is no longer unresolved
+    where it was.
+    """
     ensure_raw_schema(con)
-    return con.execute(
+    failures = con.execute(
         """
-        select failed.file_path, failed.error
-        from raw.load_ledger as failed
-        where failed.status = 'failed'
-          and not exists (
-              select 1 from raw.load_ledger as later
-              where later.file_path = failed.file_path
-                and later.status = 'loaded'
-                and later.load_id > failed.load_id
-          )
-          and failed.load_id = (
-              select max(latest.load_id) from raw.load_ledger as latest
-              where latest.file_path = failed.file_path
-          )
-        order by failed.file_path
+        select file_path, error
+        from (
+            select file_path, error, status, row_number() over (
+                partition by entity, file_path order by load_id desc
+            ) as recency
+            from raw.load_ledger
+        )
+        where recency = 1 and status = 'failed'
+        order by file_path
         """
     ).fetchall()
+    if landing_dir is None:
+        return failures
+    return [(path, error) for path, error in failures if (landing_dir / path).is_file()]

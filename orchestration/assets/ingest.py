@@ -36,11 +36,7 @@ def ingest_landing_files(context: dg.AssetExecutionContext, warehouse: Warehouse
     landing_dir = landing.resolved_path()
     with warehouse.connect() as con:
         report = ingest_landing(con, landing_dir)
-        failures = [
-            (path, error)
-            for path, error in unresolved_failures(con)
-            if (landing_dir / path).exists()
-        ]
+        failures = unresolved_failures(con, landing_dir)
         totals = dict(
             con.execute(
                 "select entity, sum(n_rows) from raw.load_ledger where status = 'loaded' "
@@ -52,13 +48,15 @@ def ingest_landing_files(context: dg.AssetExecutionContext, warehouse: Warehouse
     context.log.info(
         f"{len(report.loaded)} files loaded ({report.rows_loaded()} rows), "
         f"{len(report.failed)} failed, "
-        f"{sum(f.status == 'skipped' for f in report.files)} already seen"
+        f"{len(report.renamed)} renamed (rows already loaded), "
+        f"{len(report.skipped)} already seen"
     )
     yield dg.MaterializeResult(
         asset_key=LEDGER_KEY,
         metadata={
             "files_loaded": len(report.loaded),
             "files_failed": len(report.failed),
+            "files_renamed": len(report.renamed),
             "rows_loaded": report.rows_loaded(),
         },
     )

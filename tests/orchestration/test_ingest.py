@@ -22,6 +22,13 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
+ATTEMPTS = (
+    "attempt_id,learner_id,item_id,submitted_at,score\n"
+    "A1,L1,I1,2026-06-01T10:00:00Z,1\n"
+    "A2,L1,I2,2026-06-01T10:05:00Z,0\n"
+)
+
+
 @pytest.fixture
 def con() -> duckdb.DuckDBPyConnection:
     connection = duckdb.connect(":memory:")
@@ -101,16 +108,6 @@ def test_a_file_failing_midway_leaves_no_rows(tmp_path, con):
     assert con.execute("select count(*) from raw.courses").fetchone()[0] == 0
 
 
-def test_same_bytes_load_once_even_under_another_name(tmp_path, con):
-    write(tmp_path / "courses" / "c1.csv", "course_id\nK1\nK2\n")
-    ingest_landing(con, tmp_path)
-    write(tmp_path / "courses" / "c1_copy.csv", "course_id\nK1\nK2\n")
-    second = ingest_landing(con, tmp_path)
-    assert [f.status for f in second.files] == ["skipped", "skipped"]
-    assert con.execute("select count(*) from raw.courses").fetchone()[0] == 2
-    assert con.execute("select count(*) from raw.load_ledger").fetchone()[0] == 1
-
-
 def test_a_fixed_file_loads_on_the_next_run_and_clears_the_failure(tmp_path, con):
     bad = write(tmp_path / "learners" / "l.csv", "learner_id\nL1\n")
     ingest_landing(con, tmp_path)
@@ -135,3 +132,200 @@ def test_every_entity_gets_a_raw_table_with_lineage_columns(tmp_path, con):
     for name, spec in ENTITIES.items():
         columns = [r[0] for r in con.execute(f"describe raw.{name}").fetchall()]
         assert columns == [*spec.columns, "_load_id", "_source_file", "_row_number"]
+
+
+def move(source: Path, target: Path) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return source.rename(target)
+
+
+def ledger(con: duckdb.DuckDBPyConnection) -> list[tuple]:
+    return con.execute(
+        "select load_id, file_path, status, n_rows from raw.load_ledger order by load_id"
+    ).fetchall()
+
+
+def not_in_a_transaction(con: duckdb.DuckDBPyConnection) -> bool:
+    """True when no transaction is open: a nested BEGIN would fail."""
+    con.execute("begin transaction")
+    con.execute("rollback")
+    return True
+
+
+@pytest.fixture
+def unreadable(monkeypatch):
+    """Make Path.open raise PermissionError for the paths added to the returned set.
+
+    The tests run as root, which reads any file whatever its permission bits, so chmod 000
+    would not make a file unreadable; this raises what an unreadable file raises.
+    """
+    blocked: set[Path] = set()
+    real_open = Path.open
+
+    def guarded_open(self, *args, **kwargs):
+        if self in blocked:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", guarded_open)
+    return blocked
+
+
+def test_same_bytes_same_path_load_once(tmp_path, con):
+    write(tmp_path / "courses" / "c.csv", "course_id\nK1\nK2\n")
+    bad = write(tmp_path / "learners" / "l.csv", "learner_id\nL1\n")
+    ingest_landing(con, tmp_path)
+    second = ingest_landing(con, tmp_path)
+    assert [(f.file_path, f.status) for f in second.files] == [
+        ("learners/l.csv", "skipped"),
+        ("courses/c.csv", "skipped"),
+    ]
+    assert con.execute("select count(*) from raw.courses").fetchone()[0] == 2
+    assert [row[1:3] for row in ledger(con)] == [
+        ("learners/l.csv", "failed"),
+        ("courses/c.csv", "loaded"),
+    ]
+    # The failure skipped as-is is still reported, at its path, while the file is there.
+    assert [path for path, _ in unresolved_failures(con, tmp_path)] == ["learners/l.csv"]
+    bad.unlink()
+    assert unresolved_failures(con, tmp_path) == []
+
+
+def test_a_copy_at_a_new_path_loads_while_the_original_is_still_there(tmp_path, con):
+    write(tmp_path / "attempts" / "a1.csv", ATTEMPTS)
+    ingest_landing(con, tmp_path)
+    write(tmp_path / "attempts" / "a1_copy.csv", ATTEMPTS)
+    second = ingest_landing(con, tmp_path)
+    assert [(f.file_path, f.status) for f in second.files] == [
+        ("attempts/a1.csv", "skipped"),
+        ("attempts/a1_copy.csv", "loaded"),
+    ]
+    # Staging counts the copy's rows as exact duplicates; the copy loaded first stays.
+    assert con.execute("select count(*) from raw.attempts").fetchone()[0] == 4
+
+
+def test_file_moved_from_wrong_folder_loads_once_fixed(tmp_path, con):
+    misplaced = write(tmp_path / "companies" / "l.csv", "learner_id,company_id\nL1,C1\n")
+    first = ingest_landing(con, tmp_path)
+    assert [f.status for f in first.failed] == ["failed"]
+    assert [path for path, _ in unresolved_failures(con)] == ["companies/l.csv"]
+    move(misplaced, tmp_path / "learners" / "l.csv")
+    second = ingest_landing(con, tmp_path)
+    assert [(f.file_path, f.status, f.n_rows) for f in second.files] == [
+        ("learners/l.csv", "loaded", 1)
+    ]
+    assert con.execute("select learner_id, _source_file from raw.learners").fetchall() == [
+        ("L1", "learners/l.csv")
+    ]
+    # The failure at the wrong path is no longer reported: that file is gone.
+    assert unresolved_failures(con, tmp_path) == []
+
+
+def test_failed_file_moved_to_another_path_of_its_folder_is_retried(tmp_path, con):
+    bad = write(tmp_path / "learners" / "l.csv", "learner_id\nL1\n")
+    ingest_landing(con, tmp_path)
+    move(bad, tmp_path / "learners" / "retry" / "l.csv")
+    report = ingest_landing(con, tmp_path)
+    assert [(f.file_path, f.status) for f in report.files] == [("learners/retry/l.csv", "failed")]
+    assert [path for path, _ in unresolved_failures(con, tmp_path)] == ["learners/retry/l.csv"]
+
+
+def test_reverted_upsert_file_loads_as_latest(tmp_path, con):
+    header = "company_id,industry,country,employee_count\n"
+    d1 = header + "C1,tech,DE,10\n"
+    write(tmp_path / "companies" / "d1.csv", d1)
+    ingest_landing(con, tmp_path)
+    write(tmp_path / "companies" / "d2.csv", header + "C1,tech,DE,20\n")
+    ingest_landing(con, tmp_path)
+    write(tmp_path / "companies" / "d3.csv", d1)
+    report = ingest_landing(con, tmp_path)
+    assert [(f.file_path, f.status) for f in report.files] == [
+        ("companies/d1.csv", "skipped"),
+        ("companies/d2.csv", "skipped"),
+        ("companies/d3.csv", "loaded"),
+    ]
+    # "The row from the most recently loaded file wins": d3's values, equal to d1's.
+    latest = con.execute(
+        "select employee_count, _source_file from raw.companies "
+        "order by _load_id desc, _row_number desc limit 1"
+    ).fetchone()
+    assert latest == ("10", "companies/d3.csv")
+
+
+def test_renamed_file_loads_nothing(tmp_path, con):
+    original = write(tmp_path / "attempts" / "a.csv", ATTEMPTS)
+    ingest_landing(con, tmp_path)
+    move(original, tmp_path / "attempts" / "archive" / "a.csv")
+    report = ingest_landing(con, tmp_path)
+    assert [(f.file_path, f.status, f.n_rows) for f in report.files] == [
+        ("attempts/archive/a.csv", "renamed", 0)
+    ]
+    assert "attempts/a.csv" in report.files[0].error
+    assert report.loaded == [] and report.failed == []
+    assert con.execute("select count(*) from raw.attempts").fetchone()[0] == 2
+    assert [row[1:] for row in ledger(con)] == [
+        ("attempts/a.csv", "loaded", 2),
+        ("attempts/archive/a.csv", "renamed", 0),
+    ]
+    third = ingest_landing(con, tmp_path)
+    assert [f.status for f in third.files] == ["skipped"]
+    assert unresolved_failures(con, tmp_path) == []
+
+
+def test_unreadable_file_is_reported_and_others_still_load(tmp_path, con, unreadable):
+    locked = write(tmp_path / "courses" / "a.csv", "course_id\nK1\n")
+    write(tmp_path / "courses" / "b.csv", "course_id\nK2\n")
+    write(tmp_path / "learners" / "l.csv", "learner_id,company_id\nL1,C1\n")
+    unreadable.add(locked)
+    report = ingest_landing(con, tmp_path)
+    assert {f.file_path: f.status for f in report.files} == {
+        "learners/l.csv": "loaded",
+        "courses/a.csv": "failed",
+        "courses/b.csv": "loaded",
+    }
+    error = report.failed[0].error
+    assert "courses/a.csv" in error and "Permission denied" in error
+    assert not_in_a_transaction(con)
+    assert con.execute(
+        "select content_hash from raw.load_ledger where file_path = 'courses/a.csv'"
+    ).fetchall() == [("unreadable",)]
+    assert unresolved_failures(con, tmp_path) == [("courses/a.csv", error)]
+
+
+def test_file_vanishing_while_loading_is_reported_and_rolled_back(tmp_path, con, monkeypatch):
+    import orchestration.ingest as ingest
+
+    write(tmp_path / "courses" / "a.csv", "course_id\nK1\n")
+    write(tmp_path / "courses" / "b.csv", "course_id\nK2\n")
+    real_hash = ingest.content_hash
+
+    def hash_then_vanish(path: Path) -> str:
+        digest = real_hash(path)
+        if path.name == "a.csv":
+            path.unlink()  # removed by its platform between hashing and loading
+        return digest
+
+    monkeypatch.setattr(ingest, "content_hash", hash_then_vanish)
+    report = ingest_landing(con, tmp_path)
+    assert [(f.file_path, f.status) for f in report.files] == [
+        ("courses/a.csv", "failed"),
+        ("courses/b.csv", "loaded"),
+    ]
+    assert "courses/a.csv" in report.failed[0].error
+    assert not_in_a_transaction(con)
+    assert con.execute("select course_id from raw.courses").fetchall() == [("K2",)]
+    # Gone from the landing folder, so no longer reported.
+    assert unresolved_failures(con, tmp_path) == []
+
+
+def test_unreadable_file_loads_once_readable(tmp_path, con, unreadable):
+    locked = write(tmp_path / "courses" / "a.csv", "course_id\nK1\n")
+    unreadable.add(locked)
+    assert [f.status for f in ingest_landing(con, tmp_path).files] == ["failed"]
+    # Retried on every run while unreadable, not skipped.
+    assert [f.status for f in ingest_landing(con, tmp_path).files] == ["failed"]
+    unreadable.clear()
+    report = ingest_landing(con, tmp_path)
+    assert [(f.status, f.n_rows) for f in report.files] == [("loaded", 1)]
+    assert unresolved_failures(con, tmp_path) == []
+    assert [f.status for f in ingest_landing(con, tmp_path).files] == ["skipped"]
