@@ -10,7 +10,9 @@ File identity. A landing is identified by (entity folder, path relative to the l
 SHA-256 of the bytes), and every landing gets one ``raw.load_ledger`` row:
 
 - The same bytes at the same path load once; any later run skips them (status ``skipped``,
-  reported but not written to the ledger).
+  reported but not written to the ledger) while they are what that path last held. A path
+  whose file changed and then changed back (A, B, then A again) lands A again: its upsert
+  values become the latest once more.
 - Different bytes at a path already loaded (a corrected or replaced file) load as a new
   landing.
 - The same bytes at a new path: if an earlier landing of the same entity with those bytes
@@ -404,8 +406,8 @@ def load_file(
 class LedgerIndex:
     """What the ledger says about landings, to decide what a discovered file is."""
 
-    # (entity, file_path, content_hash) of every loaded, renamed or failed landing
-    seen: set[tuple[str, str, str]] = field(default_factory=set)
+    # (entity, file_path) -> content_hash of its latest loaded, renamed or failed landing
+    latest: dict[tuple[str, str], str] = field(default_factory=dict)
     # (entity, content_hash) -> [(load_id, file_path, status)] of loaded or renamed landings
     holders: dict[tuple[str, str], list[tuple[int, str, str]]] = field(
         default_factory=lambda: defaultdict(list)
@@ -426,7 +428,7 @@ class LedgerIndex:
     def add(self, load_id: int, entity: str, file_path: str, digest: str, status: str) -> None:
         if digest == UNREADABLE:
             return
-        self.seen.add((entity, file_path, digest))
+        self.latest[(entity, file_path)] = digest
         if status in ("loaded", "renamed"):
             self.holders[(entity, digest)].append((load_id, file_path, status))
 
@@ -485,7 +487,7 @@ def ingest_landing(
         except OSError as error:
             report.files.append(record_unreadable(con, entity, path, file_path, error, loaded_at))
             continue
-        if (entity, file_path, digest) in index.seen:
+        if index.latest.get((entity, file_path)) == digest:
             report.files.append(FileResult(file_path, entity, "skipped"))
             continue
         earlier = index.renamed_from(entity, digest, present)

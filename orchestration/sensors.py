@@ -36,7 +36,11 @@ def new_landing_files_sensor(context: dg.SensorEvaluationContext):
     landing = load_settings().landing_dir
     entries = []
     for _, path in discover_files(landing):
-        stat = path.stat()
+        try:
+            stat = path.stat()
+        except OSError:
+            # Vanished since discovery (moved, archived): the next tick sees where it went.
+            continue
         entries.append((path.relative_to(landing).as_posix(), stat.st_size, stat.st_mtime_ns))
     if not entries:
         return dg.SkipReason(f"no files in {landing}")

@@ -329,3 +329,20 @@ def test_unreadable_file_loads_once_readable(tmp_path, con, unreadable):
     assert [(f.status, f.n_rows) for f in report.files] == [("loaded", 1)]
     assert unresolved_failures(con, tmp_path) == []
     assert [f.status for f in ingest_landing(con, tmp_path).files] == ["skipped"]
+
+
+def test_a_path_whose_file_changes_back_lands_the_old_bytes_again(tmp_path, con):
+    """A, B, then A again at one path: A is the latest landing, not a skipped repeat."""
+    path = tmp_path / "companies" / "companies.csv"
+    path.parent.mkdir(parents=True)
+    header = "company_id,industry,country,employee_count\n"
+    versions = [header + "c1,retail,DE,10\n", header + "c1,finance,DE,10\n"]
+    statuses = []
+    for text in (versions[0], versions[1], versions[0], versions[0]):
+        path.write_text(text)
+        statuses.append([f.status for f in ingest_landing(con, tmp_path).files])
+    assert statuses == [["loaded"], ["loaded"], ["loaded"], ["skipped"]]
+    latest = con.execute(
+        "select industry from raw.companies order by _load_id desc limit 1"
+    ).fetchone()
+    assert latest == ("retail",)
