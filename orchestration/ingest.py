@@ -1,6 +1,6 @@
 """Load landing files into ``raw.*`` with a load ledger: each file once, whole or not at all.
 
-The landing contract (CONTRACT.md section 1) lets platforms drop CSV or Parquet files with
+The landing contract (docs/landing-contract.md) lets platforms drop CSV or Parquet files with
 column names in any case and extra columns. This module turns each new file into rows of
 ``raw.<entity>`` where every contract column is text, exactly as landed, so that staging can
 reject bad values with a reason instead of the loader failing on them. Lineage columns
@@ -71,7 +71,7 @@ class EntitySpec:
         return self.required + self.optional
 
 
-# CONTRACT.md section 1, in the contract's order. Lineage columns are added to each raw table.
+# docs/landing-contract.md, in the contract's order. Lineage columns are added to each raw table.
 ENTITIES: dict[str, EntitySpec] = {
     spec.name: spec
     for spec in (
