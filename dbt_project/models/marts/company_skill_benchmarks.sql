@@ -47,20 +47,6 @@ benchmarkable as (
     where company_scores.n_learners >= {{ min_company_learners }}
 ),
 
-peer_groups as (
-    select
-        skill_id,
-        peer_group_type,
-        peer_group_value,
-        count(*) as peer_companies,
-        {{ marts_median('theta') }} as peer_median_theta
-    from benchmarkable
-    group by
-        skill_id,
-        peer_group_type,
-        peer_group_value
-),
-
 peer_members as (
     select
         skill_id,
@@ -68,6 +54,22 @@ peer_members as (
         peer_group_value,
         theta as value
     from benchmarkable
+),
+
+-- The peer median is the mean of the central 3 (odd) or 4 (even) companies, withheld when it
+-- would equal one company's score: never one company's exact score (macro marts_peer_median).
+peer_medians as (
+    {{ marts_peer_median('peer_members', ['skill_id', 'peer_group_type', 'peer_group_value']) }}
+),
+
+peer_groups as (
+    select
+        skill_id,
+        peer_group_type,
+        peer_group_value,
+        n_members as peer_companies,
+        peer_median as peer_median_theta
+    from peer_medians
 ),
 
 percentile_queries as (
