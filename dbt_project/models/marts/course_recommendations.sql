@@ -85,6 +85,8 @@ company_targets as (
         and (gaps.gap > 0 or gaps.gap_to_peers > 0)
 ),
 
+-- Weakest among the reportable scores only: a skill measured by one or two items sits near the
+-- prior mean (theta about 0, SE about 0.9), which says little about the learner.
 ranked_learner_skills as (
     select
         scores.*,
@@ -93,6 +95,7 @@ ranked_learner_skills as (
             order by scores.theta, scores.skill_id
         ) as weakness_rank
     from scores
+    where scores.is_reportable
 ),
 
 learner_targets as (
