@@ -39,18 +39,44 @@ peer_members as (
     where is_reportable
 ),
 
+-- Only companies with at least min_company_learners reportable learners in the skill count
+-- toward min_peer_companies, as in company_skill_benchmarks; the distribution above still holds
+-- every reportable learner of the group.
+peer_counted_companies as (
+    {{ marts_peer_counted_companies('scores') }}
+),
+
+peer_group_companies as (
+    select
+        peer_counted_companies.skill_id,
+        company_peer_groups.peer_group_type,
+        company_peer_groups.peer_group_value,
+        count(*) as peer_companies
+    from peer_counted_companies
+    inner join company_peer_groups
+        on peer_counted_companies.company_id = company_peer_groups.company_id
+    group by
+        peer_counted_companies.skill_id,
+        company_peer_groups.peer_group_type,
+        company_peer_groups.peer_group_value
+),
+
 peer_group_sizes as (
     select
-        skill_id,
-        peer_group_type,
-        peer_group_value,
+        peer_members.skill_id,
+        peer_members.peer_group_type,
+        peer_members.peer_group_value,
         count(*) as peer_learners,
-        count(distinct company_id) as peer_companies
+        coalesce(max(peer_group_companies.peer_companies), 0) as peer_companies
     from peer_members
+    left join peer_group_companies
+        on peer_members.skill_id = peer_group_companies.skill_id
+        and peer_members.peer_group_type = peer_group_companies.peer_group_type
+        and peer_members.peer_group_value = peer_group_companies.peer_group_value
     group by
-        skill_id,
-        peer_group_type,
-        peer_group_value
+        peer_members.skill_id,
+        peer_members.peer_group_type,
+        peer_members.peer_group_value
 ),
 
 -- Three values per reportable learner: theta and the ends of its 95% interval.
