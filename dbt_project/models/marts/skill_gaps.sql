@@ -69,6 +69,25 @@ scope_scores as (
     {{ marts_trimmed_weighted_mean('reportable_scoped', ['company_id', 'skill_id', 'role_key']) }}
 ),
 
+-- The gap compares the targets with the current score of the same learners: those of the
+-- scope that have a role target. On a role row they are the whole scope; on the company row
+-- (all learners, the score compared with peers) only some may have one.
+reportable_targeted as (
+    select
+        company_id,
+        skill_id,
+        role_key,
+        theta,
+        theta_se
+    from scoped
+    where is_reportable
+        and target_score is not null
+),
+
+targeted_scores as (
+    {{ marts_trimmed_weighted_mean('reportable_targeted', ['company_id', 'skill_id', 'role_key']) }}
+),
+
 scope_targets as (
     select
         company_id,
@@ -133,6 +152,8 @@ assembled as (
         coalesce(scope_scores.n_learners, 0) < {{ min_company_learners }} as is_suppressed,
         scope_scores.theta,
         scope_scores.theta_se,
+        coalesce(targeted_scores.n_learners, 0) as n_targeted_learners,
+        targeted_scores.theta as targeted_theta,
         coalesce(scope_targets.target_score, configured_targets.target_score) as target_score,
         scope_targets.n_learners_below_target,
         scope_targets.shortfall_points,
@@ -142,6 +163,10 @@ assembled as (
         on scopes.company_id = scope_scores.company_id
         and scopes.skill_id = scope_scores.skill_id
         and scopes.role_key = scope_scores.role_key
+    left join targeted_scores
+        on scopes.company_id = targeted_scores.company_id
+        and scopes.skill_id = targeted_scores.skill_id
+        and scopes.role_key = targeted_scores.role_key
     left join scope_targets
         on scopes.company_id = scope_targets.company_id
         and scopes.skill_id = scope_targets.skill_id
@@ -158,6 +183,8 @@ assembled as (
         and company_industries.industry = industry_medians.industry
 ),
 
+-- The target figures (gap, learners below target, priority) describe the learners with a
+-- target, so they also need min_company_learners of them (on a role row, the whole scope).
 shown as (
     select
         company_id,
@@ -169,9 +196,17 @@ shown as (
         case when not is_suppressed then {{ marts_theta_to_score('theta', 1) }} end as current_score,
         case when not is_suppressed then {{ marts_se_to_score('theta_se') }} end as current_score_se,
         case
-            when not is_suppressed and shortfall_points is not null then n_learners_below_target
+            when not is_suppressed and n_targeted_learners >= {{ min_company_learners }}
+                then {{ marts_theta_to_score('targeted_theta', 1) }}
+        end as targeted_score,
+        case
+            when not is_suppressed and n_targeted_learners >= {{ min_company_learners }}
+                then n_learners_below_target
         end as n_learners_below_target,
-        case when not is_suppressed then shortfall_points end as shortfall_points,
+        case
+            when not is_suppressed and n_targeted_learners >= {{ min_company_learners }}
+                then shortfall_points
+        end as shortfall_points,
         case when not is_suppressed then peer_median_score end as peer_median_score
     from assembled
 ),
@@ -189,7 +224,7 @@ final as (
         {{ marts_proficiency_level('shown.current_score') }} as current_level,
         cast(round(shown.target_score, 1) as double) as target_score,
         {{ marts_proficiency_level('shown.target_score') }} as target_level,
-        cast(round(shown.target_score - shown.current_score, 1) as double) as gap,
+        cast(round(shown.target_score - shown.targeted_score, 1) as double) as gap,
         cast(shown.peer_median_score as double) as peer_median_score,
         cast(round(shown.peer_median_score - shown.current_score, 1) as double) as gap_to_peers,
         cast(shown.n_learners_below_target as integer) as n_learners_below_target,
