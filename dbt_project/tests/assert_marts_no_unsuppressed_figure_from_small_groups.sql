@@ -1,9 +1,11 @@
 {{ config(meta={'dagster': {'ref': {'name': 'learner_skill_scores'}}}) }}
 -- depends_on: {{ ref('learner_skill_scores') }}
 -- A returned row is a figure shown (not suppressed) although it comes from a group below the
--- privacy thresholds: fewer than min_company_learners reportable learners, or a peer group of
--- fewer than min_peer_companies companies. Groups are recounted from learner_skill_scores and
--- stg_companies, not taken from the marts' own count columns.
+-- privacy thresholds: fewer than min_company_learners learners (reportable learners for
+-- scores; enrolled or quiz learners for activity), or a peer group of fewer than
+-- min_peer_companies companies that each have min_company_learners reportable learners in the
+-- skill. Groups are recounted from learner_skill_scores and the staging tables, not taken from
+-- the marts' own count columns.
 {%- set min_peer_companies = marts_privacy_threshold('min_peer_companies') -%}
 {%- set min_company_learners = marts_privacy_threshold('min_company_learners') %}
 
@@ -12,6 +14,14 @@ with
 scores as (select * from {{ ref('learner_skill_scores') }}),
 
 learners as (select * from {{ ref('stg_learners') }}),
+
+role_targets as (select * from {{ ref('role_targets') }}),
+
+enrollments as (select * from {{ ref('stg_enrollments') }}),
+
+attempts as (select * from {{ ref('stg_attempts') }}),
+
+items as (select * from {{ ref('stg_items') }}),
 
 companies as (select * from {{ ref('stg_companies') }}),
 
@@ -31,14 +41,13 @@ company_learners as (
         skill_id
 ),
 
--- Companies with any reportable learner (learner percentiles) and with enough of them
--- (company benchmarks), per peer group.
+-- Companies with enough reportable learners in the skill, per peer group: the only ones that
+-- count toward min_peer_companies (company benchmarks and learner percentiles alike).
 group_companies as (
     select
         company_learners.skill_id,
         company_peer_groups.peer_group_type,
         company_peer_groups.peer_group_value,
-        count(*) as n_companies,
         count(case when company_learners.n_reportable >= {{ min_company_learners }} then 1 end)
             as n_benchmarkable_companies
     from company_learners
@@ -95,7 +104,26 @@ percentile_violations as (
         and percentiles.peer_group_type = group_companies.peer_group_type
         and percentiles.peer_group_value = group_companies.peer_group_value
     where (not percentiles.is_suppressed or percentiles.percentile is not null)
-        and coalesce(group_companies.n_companies, 0) < {{ min_peer_companies }}
+        and coalesce(group_companies.n_benchmarkable_companies, 0) < {{ min_peer_companies }}
+),
+
+-- Reportable learners whose role has a target for the skill: the learners behind a company
+-- row's gap, learners below target and priority.
+targeted_learners as (
+    select
+        scores.company_id,
+        scores.skill_id,
+        count(*) as n_reportable
+    from scores
+    inner join learners
+        on scores.learner_id = learners.learner_id
+    inner join role_targets
+        on learners.job_role = role_targets.job_role
+        and scores.skill_id = role_targets.skill_id
+    where scores.is_reportable
+    group by
+        scores.company_id,
+        scores.skill_id
 ),
 
 gap_violations as (
@@ -117,6 +145,19 @@ gap_violations as (
         end < {{ min_company_learners }}
 ),
 
+target_gap_violations as (
+    select
+        'skill_gaps',
+        gaps.company_id || '/' || gaps.skill_id || '/* target figures'
+    from {{ ref('skill_gaps') }} as gaps
+    left join targeted_learners
+        on gaps.company_id = targeted_learners.company_id
+        and gaps.skill_id = targeted_learners.skill_id
+    where gaps.job_role is null
+        and (gaps.gap is not null or gaps.n_learners_below_target is not null or gaps.priority is not null)
+        and coalesce(targeted_learners.n_reportable, 0) < {{ min_company_learners }}
+),
+
 gain_violations as (
     select
         'skill_gains',
@@ -127,13 +168,60 @@ gain_violations as (
         and gains.n_learners < {{ min_company_learners }}
 ),
 
+-- A learning_activity row has two groups of learners: those who enrolled in the month and
+-- those who made quiz attempts in it. An empty group is no figure about anybody; a group of 1
+-- to min_company_learners - 1 learners is too small to show.
+enrolled_learners as (
+    select
+        learners.company_id,
+        enrollments.course_id,
+        cast({{ dbt.date_trunc('month', 'enrollments.enrolled_at') }} as date) as activity_month,
+        count(distinct enrollments.learner_id) as n_learners
+    from enrollments
+    inner join learners
+        on enrollments.learner_id = learners.learner_id
+    group by
+        learners.company_id,
+        enrollments.course_id,
+        cast({{ dbt.date_trunc('month', 'enrollments.enrolled_at') }} as date)
+),
+
+quiz_learners as (
+    select
+        learners.company_id,
+        items.course_id,
+        cast({{ dbt.date_trunc('month', 'attempts.submitted_at') }} as date) as activity_month,
+        count(distinct attempts.learner_id) as n_learners
+    from attempts
+    inner join items
+        on attempts.item_id = items.item_id
+    inner join learners
+        on attempts.learner_id = learners.learner_id
+    where items.item_type = 'quiz'
+    group by
+        learners.company_id,
+        items.course_id,
+        cast({{ dbt.date_trunc('month', 'attempts.submitted_at') }} as date)
+),
+
 activity_violations as (
     select
         'learning_activity',
         activity.company_id || '/' || activity.course_id || '/' || cast(activity.activity_month as varchar)
     from {{ ref('learning_activity') }} as activity
+    left join enrolled_learners
+        on activity.company_id = enrolled_learners.company_id
+        and activity.course_id = enrolled_learners.course_id
+        and activity.activity_month = enrolled_learners.activity_month
+    left join quiz_learners
+        on activity.company_id = quiz_learners.company_id
+        and activity.course_id = quiz_learners.course_id
+        and activity.activity_month = quiz_learners.activity_month
     where not activity.is_suppressed
-        and activity.n_quiz_learners < {{ min_company_learners }}
+        and (
+            coalesce(enrolled_learners.n_learners, 0) between 1 and {{ min_company_learners }} - 1
+            or coalesce(quiz_learners.n_learners, 0) between 1 and {{ min_company_learners }} - 1
+        )
 )
 
 select * from benchmark_violations
@@ -141,6 +229,8 @@ union all
 select * from percentile_violations
 union all
 select * from gap_violations
+union all
+select * from target_gap_violations
 union all
 select * from gain_violations
 union all

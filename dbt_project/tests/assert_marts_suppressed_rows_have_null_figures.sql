@@ -39,4 +39,7 @@ union all
 select 'learning_activity', company_id, course_id
 from {{ ref('learning_activity') }}
 where is_suppressed
-    and mean_quiz_score is not null
+    and (
+        enrollments is not null or completions is not null or completion_rate is not null
+        or n_quiz_attempts is not null or n_quiz_learners is not null or mean_quiz_score is not null
+    )

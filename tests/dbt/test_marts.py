@@ -1,14 +1,21 @@
-"""The marts' SQL semantics, pinned by the dbt unit tests beside each mart.
+"""The marts' SQL semantics and privacy invariants.
 
 Guards: percentiles with ties, suppression exactly at the privacy thresholds, trimmed weighting,
 band edges and gain significance (see the ``unit_tests`` in dbt_project/models/marts/*.yml).
 Unit tests need every upstream relation to exist, so the test builds an empty warehouse: the
 raw and irt tables the Python assets would write, then the marts and everything upstream
 of them with ``--empty``.
+
+The privacy data tests (dbt_project/tests/assert_marts_*.sql) then run on a copy of that
+warehouse filled with hand-made rows, one small group per hole of issue 12: five peer companies
+whose median would be the middle company's score, a learner peer group of one big company and
+four one-learner companies, activity rows of two enrolled or one quiz learner, and a company
+whose role-target figures would rest on one learner.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import subprocess
@@ -65,3 +72,116 @@ def test_mart_unit_tests_pass(dbt_env: dict[str, str]) -> None:
     result = run_dbt(dbt_env, "test", "--select", "test_type:unit,path:dbt_project/models/marts")
     assert result.returncode == 0, result.stdout
     assert "PASS=" in result.stdout, result.stdout
+
+
+# sql: companies A-E (one industry, country and size band), five reportable learners each, all
+# at the company's theta. The middle company is C (0.0): a plain median would publish its score.
+COMPANY_THETAS = {"A": -1.0, "B": -0.4, "C": 0.0, "D": 0.6, "E": 1.2}
+# python: A's five learners and one learner in each of B-E. Only A has min_company_learners.
+PYTHON_THETAS = {"A": [0.0, 0.2, 0.4, 0.6, 0.8], "B": [0.1], "C": [0.3], "D": [0.5], "E": [0.7]}
+
+
+def fill_small_groups(path: Path) -> None:
+    """Staging and irt rows for the privacy scenarios (see the module docstring)."""
+    scored_at = dt.datetime(2026, 3, 1)
+    with duckdb.connect(str(path)) as con:
+        for company in COMPANY_THETAS:
+            con.execute(
+                "insert into staging.stg_companies (company_id, industry, country, size_band) "
+                "values (?, 'tech', 'DE', '1-49')",
+                [company],
+            )
+        abilities = []
+        for company, theta in COMPANY_THETAS.items():
+            for i in range(1, 6):
+                # A1 is A's only learner with a role target for sql (data_analyst, 320).
+                job_role = "data_analyst" if (company, i) == ("A", 1) else None
+                con.execute(
+                    "insert into staging.stg_learners (learner_id, company_id, job_role) "
+                    "values (?, ?, ?)",
+                    [f"{company}{i}", company, job_role],
+                )
+                abilities.append((f"{company}{i}", "sql", company, theta))
+        for company, thetas in PYTHON_THETAS.items():
+            for i, theta in enumerate(thetas, start=1):
+                abilities.append((f"{company}{i}", "python", company, theta))
+        con.executemany(
+            "insert into irt.learner_abilities (learner_id, skill_id, company_id, theta, theta_se, "
+            "n_items, n_responses, last_response_at, scored_at, run_id) "
+            "values (?, ?, ?, ?, 0.3, 10, 10, ?, ?, 'run-1')",
+            [(*row, scored_at, scored_at) for row in abilities],
+        )
+        con.execute(
+            "insert into staging.stg_courses (course_id, title) values "
+            "('k1', 'SQL basics'), ('k2', 'SQL joins')"
+        )
+        con.execute(
+            "insert into staging.stg_items (item_id, course_id, max_score, item_type) values "
+            "('q1', 'k1', 1, 'quiz'), ('q2', 'k2', 1, 'quiz')"
+        )
+        # k1, January: 2 enrollments (one completed) but 5 quiz learners.
+        # k2, February: 5 enrollments but 1 quiz learner.
+        con.execute(
+            "insert into staging.stg_enrollments (learner_id, course_id, enrolled_at, completed_at) "
+            "values ('A1', 'k1', '2026-01-05', '2026-01-20'), ('A2', 'k1', '2026-01-06', null), "
+            "('A1', 'k2', '2026-02-02', null), ('A2', 'k2', '2026-02-02', '2026-02-20'), "
+            "('A3', 'k2', '2026-02-02', null), ('A4', 'k2', '2026-02-02', null), "
+            "('A5', 'k2', '2026-02-02', null)"
+        )
+        attempts = [(f"a{i}", f"A{i}", "q1", dt.datetime(2026, 1, 10), 1.0) for i in range(1, 6)]
+        attempts.append(("a6", "A1", "q2", dt.datetime(2026, 2, 10), 0.0))
+        con.executemany(
+            "insert into staging.stg_attempts (attempt_id, learner_id, item_id, submitted_at, "
+            "score, max_score, score_normalised, attempt_number) values (?, ?, ?, ?, ?, 1, ?, 1)",
+            [(a, lrn, item, at, score, score) for a, lrn, item, at, score in attempts],
+        )
+
+
+@pytest.fixture(scope="module")
+def small_groups_env(
+    dbt_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
+    """The empty warehouse copied, filled with the small groups, and its marts rebuilt."""
+    tmp = tmp_path_factory.mktemp("marts_small_groups")
+    warehouse = tmp / "warehouse.duckdb"
+    shutil.copyfile(dbt_env["SKILLGAP_WAREHOUSE"], warehouse)
+    fill_small_groups(warehouse)
+    env = {**dbt_env, "SKILLGAP_WAREHOUSE": str(warehouse), "DBT_TARGET_PATH": str(tmp / "target")}
+    result = run_dbt(env, "run", "--select", "path:dbt_project/models/marts")
+    assert result.returncode == 0, result.stdout
+    yield env
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_privacy_data_tests_pass_on_small_groups(small_groups_env: dict[str, str]) -> None:
+    result = run_dbt(
+        small_groups_env,
+        "test",
+        "--select",
+        "assert_marts_*",
+        "path:dbt_project/models/marts",
+        "--exclude",
+        "test_type:unit",
+    )
+    assert result.returncode == 0, result.stdout
+
+
+def test_peer_figure_test_finds_a_median_that_is_one_company_score(
+    small_groups_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The search is not vacuous: a plain median (company C's 250.0) is reported for the four
+    other companies, in the peer_median_score and in the gap to it, in all four peer groups."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(small_groups_env["SKILLGAP_WAREHOUSE"], warehouse)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            "update marts.company_skill_benchmarks "
+            "set peer_median_score = 250.0, gap_to_peer_median = 250.0 - company_score "
+            "where skill_id = 'sql' and not is_suppressed"
+        )
+    env = {**small_groups_env, "SKILLGAP_WAREHOUSE": str(warehouse)}
+    result = run_dbt(
+        env, "test", "--select", "assert_marts_no_peer_figure_equals_one_other_company"
+    )
+    assert result.returncode != 0, result.stdout
+    assert "Got 32 results" in result.stdout, result.stdout
