@@ -1,6 +1,6 @@
 -- A returned row is an entity whose landed rows do not add up: every row of raw.<entity> must
 -- end in exactly one place, the cleaned model, the rejected model, the superseded versions or
--- the exact duplicates (CONTRACT.md section 1, "Nothing is lost").
+-- the exact duplicates (docs/landing-contract.md, "Nothing is lost").
 with
 
 accounting as (select * from {{ ref('stg_row_accounting') }}),

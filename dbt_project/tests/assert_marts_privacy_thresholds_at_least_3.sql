@@ -1,6 +1,6 @@
 {{ config(meta={'dagster': {'ref': {'name': 'learner_skill_scores'}}}) }}
 -- depends_on: {{ ref('learner_skill_scores') }}
--- A returned row is a privacy threshold configured below 3, the floor CONTRACT.md section 2
+-- A returned row is a privacy threshold configured below 3, the floor docs/marts.md
 -- allows. (The marts also refuse to compile then, through marts_privacy_threshold.)
 select
     threshold,

@@ -105,7 +105,7 @@ checked as (
                 then 'invalid_value'
             when typed.submitted_at > {{ utc_run_started_at() }} then 'future_timestamp'
             when typed.score < 0 or typed.score > items.max_score then 'score_out_of_range'
-            -- A quiz question is right or wrong (CONTRACT.md section 1): 0 or its max_score, 1.
+            -- A quiz question is right or wrong (docs/landing-contract.md): 0 or its max_score, 1.
             when items.item_type = 'quiz' and typed.score not in (0, 1) then 'partial_score_on_quiz'
             when learners.learner_id is null then 'unknown_learner'
             when items.item_id is null then 'unknown_item'

@@ -35,7 +35,7 @@ checked as (
         case
             when typed.item_id is null or typed.course_id is null then 'missing_key'
             when {{ clean_text('typed.landed_max_score') }} is null then 'missing_value'
-            -- A quiz question has max_score 1 (CONTRACT.md section 1); an item without a type
+            -- A quiz question has max_score 1 (docs/landing-contract.md); an item without a type
             -- is a quiz only when its max_score is 1.
             when typed.max_score is null
                 or typed.max_score <= 0
