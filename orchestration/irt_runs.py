@@ -1169,70 +1169,83 @@ def verify_scoring(
 
     The incremental scoring must equal scoring every learner anew from the settled responses
     and the stored item parameters: same learners, theta and SE within ``tol``, same item
-    counts, at the current time and at each stored period start. ``sample_per_skill`` checks a
-    fixed pseudo-random sample of learners per skill (an asset check); None checks everyone.
+    counts, at the current time and at each stored period start. None for
+    ``sample_per_skill`` checks every learner with a response or a stored row; a number checks
+    that many stored rows per skill, a fixed pseudo-random sample read in one pass over the
+    responses (the asset check).
     """
+    if sample_per_skill is None:
+        pairs = (
+            f"select skill_id, learner_id from ({ASSIGNED_RESPONSES}) "
+            "union select skill_id, learner_id from irt.learner_abilities"
+        )
+    else:
+        pairs = (
+            "select skill_id, learner_id from irt.learner_abilities "
+            "qualify row_number() over (partition by skill_id order by hash(learner_id), "
+            f"learner_id) <= {int(sample_per_skill)}"
+        )
+    con.execute(f"create or replace temp table verified_pairs as {pairs}")
+    data = con.execute(
+        f"""select responses.skill_id, responses.learner_id, responses.item_id,
+                   responses.response, responses.n_categories, responses.submitted_at
+            from ({ASSIGNED_RESPONSES}) as responses
+            semi join verified_pairs as pairs
+                on pairs.skill_id = responses.skill_id and pairs.learner_id = responses.learner_id
+            order by responses.skill_id"""
+    ).fetchnumpy()
+    response_skills = np.asarray(data["skill_id"]).astype(str)
     check = ScoringCheck()
-    skills = {
-        r[0]
-        for r in con.execute(
-            f"select distinct skill_id from {RESPONSES} "
-            "union select distinct skill_id from irt.learner_abilities"
+    skills = [r[0] for r in con.execute("select distinct skill_id from verified_pairs").fetchall()]
+    for skill_id in sorted(skills):
+        part = slice(
+            int(np.searchsorted(response_skills, skill_id, side="left")),
+            int(np.searchsorted(response_skills, skill_id, side="right")),
+        )
+        skill_data = SkillResponses(
+            learners=np.asarray(data["learner_id"][part]).astype(str),
+            items=np.asarray(data["item_id"][part]).astype(str),
+            responses=np.asarray(data["response"][part], dtype=np.int64),
+            n_categories=np.asarray(data["n_categories"][part], dtype=np.int64),
+            submitted_at=np.asarray(data["submitted_at"][part]),
+        )
+        _verify_skill(con, skill_id, skill_data, check, tol)
+    return check
+
+
+def _stored_estimates(con, table: str, skill_id: str, days: int | None = None) -> dict:
+    where = "" if days is None else "and period_days = $days"
+    params = {"skill": skill_id} if days is None else {"skill": skill_id, "days": days}
+    return {
+        learner: (theta, se, n)
+        for learner, theta, se, n in con.execute(
+            f"select learner_id, theta, theta_se, n_items from irt.{table} "
+            f"where skill_id = $skill {where} and learner_id in "
+            "(select learner_id from verified_pairs where skill_id = $skill)",
+            params,
         ).fetchall()
     }
-    limit = (
-        "" if sample_per_skill is None else f"order by hash(learner_id) limit {sample_per_skill:d}"
-    )
-    for skill_id in sorted(skills):
-        params = {"skill": skill_id}
-        con.execute(
-            "create or replace temp table verified_learners as select learner_id from ("
-            f"select learner_id from ({ASSIGNED_RESPONSES}) where skill_id = $skill "
-            "union select learner_id from irt.learner_abilities where skill_id = $skill"
-            f") {limit}",
-            params,
-        )
-        data = fetch_responses(
-            con,
-            f"select learner_id, item_id, response, n_categories, submitted_at "
-            f"from ({ASSIGNED_RESPONSES}) where skill_id = $skill "
-            "and learner_id in (select learner_id from verified_learners)",
-            params,
-        )
-        cal = stored_calibration(con, skill_id, scoring_only=True)
-        current = _expected(eap(cal, data))
-        stored = {
-            learner: (theta, se, n)
-            for learner, theta, se, n in con.execute(
-                "select learner_id, theta, theta_se, n_items from irt.learner_abilities "
-                "where skill_id = $skill "
-                "and learner_id in (select learner_id from verified_learners)",
-                params,
-            ).fetchall()
+
+
+def _verify_skill(con, skill_id: str, data: SkillResponses, check: ScoringCheck, tol: float):
+    cal = stored_calibration(con, skill_id, scoring_only=True)
+    current = _expected(eap(cal, data))
+    stored = _stored_estimates(con, "learner_abilities", skill_id)
+    check.n_checked += len(set(stored) | set(current))
+    _compare(check, skill_id, "current", stored, current, tol)
+    periods = con.execute(
+        "select period_days, min(period_start), max(period_start) "
+        "from irt.learner_abilities_period_start where skill_id = ? group by all",
+        [skill_id],
+    ).fetchall()
+    for days, start, latest in periods:
+        if start != latest:
+            check.mismatches.append((skill_id, None, f"period_{days}", start, latest))
+        before = data.submitted_at <= np.datetime64(start)
+        expected = {
+            learner: estimate
+            for learner, estimate in _expected(eap(cal, subset(data, before))).items()
+            if learner in current
         }
-        check.n_checked += len(set(stored) | set(current))
-        _compare(check, skill_id, "current", stored, current, tol)
-        periods = con.execute(
-            "select period_days, min(period_start), max(period_start) "
-            "from irt.learner_abilities_period_start where skill_id = $skill group by all",
-            params,
-        ).fetchall()
-        for days, start, latest in periods:
-            if start != latest:
-                check.mismatches.append((skill_id, None, f"period_{days}", start, latest))
-            before = data.submitted_at <= np.datetime64(start)
-            expected = {
-                k: v for k, v in _expected(eap(cal, subset(data, before))).items() if k in current
-            }
-            stored_start = {
-                learner: (theta, se, n)
-                for learner, theta, se, n in con.execute(
-                    "select learner_id, theta, theta_se, n_items "
-                    "from irt.learner_abilities_period_start "
-                    "where skill_id = $skill and period_days = $days "
-                    "and learner_id in (select learner_id from verified_learners)",
-                    {**params, "days": days},
-                ).fetchall()
-            }
-            _compare(check, skill_id, f"period_{days}", stored_start, expected, tol)
-    return check
+        stored_start = _stored_estimates(con, "learner_abilities_period_start", skill_id, days)
+        _compare(check, skill_id, f"period_{days}", stored_start, expected, tol)
