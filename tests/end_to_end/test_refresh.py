@@ -213,6 +213,18 @@ def test_learners_without_new_attempts_keep_theta_across_refreshes(refreshes, co
             [last_day[0]],
         ).fetchall()
     }
+    # Learners who answered an item calibrated (or re-flagged) in the third run are re-scored
+    # too: their responses on it count now.
+    before = {(s, i): p for s, i, *p in refreshes["second"]["parameters"]}
+    changed_items = [i for s, i, *p in refreshes["third"]["parameters"] if before.get((s, i)) != p]
+    movers |= {
+        r[0]
+        for r in con.execute(
+            "select distinct learner_id from intermediate.int_irt_responses "
+            "where list_contains(?, item_id)",
+            [changed_items],
+        ).fetchall()
+    }
     stayers = [k for k in second if k[0] not in movers]
     assert stayers and all(third[k] == second[k] for k in stayers)
     assert any(third[k] != second[k] for k in second if k[0] in movers)
@@ -305,7 +317,7 @@ def test_company_recommendations_go_to_gaps_that_track_the_true_gaps(con):
         join true_company using (company_id, skill_id)
         left join recommended using (company_id, skill_id)
         where gaps.job_role is null and gaps.target_score is not null
-          and not gaps.is_suppressed
+          and gaps.gap is not null and not gaps.is_suppressed
         """
     ).fetchall()
     recommended = [r for r in rows if r[2]]
