@@ -110,7 +110,7 @@ def stage_selection(stage: str):
         "irt_calibrate": dg.AssetSelection.assets(
             irt.ITEM_PARAMETERS, irt.CALIBRATION_RUNS, irt.ASSIGNMENTS
         ),
-        "irt_score": dg.AssetSelection.assets(irt.ABILITIES, irt.HISTORY),
+        "irt_score": dg.AssetSelection.assets(irt.ABILITIES, irt.HISTORY, irt.PERIOD_START),
         "marts": dg.AssetSelection.groups("marts"),
         # The serving asset, with its freshness check (checks follow their asset).
         "publish": dg.AssetSelection.groups("serving"),
