@@ -122,7 +122,8 @@ def fill_small_groups(path: Path) -> None:
         # k1, January: 2 enrollments (one completed) but 5 quiz learners.
         # k2, February: 5 enrollments but 1 quiz learner.
         con.execute(
-            "insert into staging.stg_enrollments (learner_id, course_id, enrolled_at, completed_at) "
+            "insert into staging.stg_enrollments "
+            "(learner_id, course_id, enrolled_at, completed_at) "
             "values ('A1', 'k1', '2026-01-05', '2026-01-20'), ('A2', 'k1', '2026-01-06', null), "
             "('A1', 'k2', '2026-02-02', null), ('A2', 'k2', '2026-02-02', '2026-02-20'), "
             "('A3', 'k2', '2026-02-02', null), ('A4', 'k2', '2026-02-02', null), "
