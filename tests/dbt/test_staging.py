@@ -1,7 +1,7 @@
 """Staging and intermediate dbt models on hand-made raw rows, one fault per row.
 
-Guards the landing rules of CONTRACT.md section 1 as implemented in dbt: one reject reason per
-row in the documented precedence, every landed row accounted for, offsets converted to UTC,
+Guards the landing rules of docs/landing-contract.md as implemented in dbt: one reject reason
+per row in the documented precedence, every landed row accounted for, offsets converted to UTC,
 exact versus conflicting duplicates, last-loaded-wins upserts, an orphan attempt accepted on
 the run after its learner lands, skills whose chain of parents does not reach a known skill,
 quiz scores of 0 or 1, completions not before enrolment, and incremental runs that equal a

@@ -1,6 +1,6 @@
 """The ingest loads each landing file once, whole or not at all, and names what is wrong.
 
-Guards CONTRACT.md section 1 at the file level: CSV and Parquet, column names in any case,
+Guards docs/landing-contract.md at the file level: CSV and Parquet, column names in any case,
 extra columns ignored, a missing required column or an unreadable file recorded in the ledger
 with the file and column named, no half-loaded file, the same bytes never loaded twice, and a
 fixed file loading on the next run.

@@ -1,11 +1,12 @@
 """The sample-data generator: deterministic, to the landing contract, and true to its truth.
 
-Guards what the ingest, the dbt staging and the IRT tests rely on: files follow CONTRACT.md
-section 1 (folders, required columns in any case, ISO timestamps, text ids); every fault in the
-files is counted in ``truth/faults.json`` and listed in ``fault_rows.csv`` (recounted here
-independently from the files, with the reason precedence of docs/interfaces.md); the accounting
-identity holds per entity; and the simulated world has the structure benchmarks need (selection
-effect, correlated abilities, enough industries, countries, size bands, skills and domains).
+Guards what the ingest, the dbt staging and the IRT tests rely on: files follow
+docs/landing-contract.md (folders, required columns in any case, ISO timestamps, text ids);
+every fault in the files is counted in ``truth/faults.json`` and listed in ``fault_rows.csv``
+(recounted here independently from the files, with the reason precedence of
+docs/interfaces.md); the accounting identity holds per entity; and the simulated world has the
+structure benchmarks need (selection effect, correlated abilities, enough industries, countries,
+size bands, skills and domains).
 """
 
 from __future__ import annotations

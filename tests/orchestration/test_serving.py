@@ -1,6 +1,6 @@
 """The serving file is what BI tools open: readable by them, and never broken by a refresh.
 
-Guards CONTRACT.md section 2's serving file and the README's BI section: a DuckDB 1.x client
+Guards the serving file of docs/marts.md and the README's BI section: a DuckDB 1.x client
 (the one Metabase's driver bundles) opens it read-only and finds every mart; SQLAlchemy with
 duckdb-engine opens it with the URI Superset is given; a reader holding it open during a
 publish neither breaks the publish nor sees a half-written file, keeps its snapshot and sees the
