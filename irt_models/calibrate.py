@@ -745,7 +745,7 @@ def _fixed_item_categories(response, item_u, labels, fixed) -> np.ndarray:
     if not fixed:
         return response
     kmax = max(len(p.categories) for p in fixed.values())
-    values = np.full((len(labels) + 1, kmax), -1, dtype=np.int64)
+    values = np.full((len(labels), kmax), -1, dtype=np.int64)
     is_fixed = np.zeros(len(labels), dtype=bool)
     for j, lab in enumerate(labels):
         if lab in fixed:

@@ -179,16 +179,20 @@ def fetch_responses(
 ) -> SkillResponses:
     """Responses from ``sql`` (learner_id, item_id, response, n_categories, and optionally
     entry_level and submitted_at) as arrays."""
-    data = con.execute(sql, params).fetchnumpy()
+    return responses_from(con.execute(sql, params).fetchnumpy())
+
+
+def responses_from(data: dict, rows: slice = slice(None)) -> SkillResponses:
+    """``rows`` of fetched response columns (``fetchnumpy``) as a SkillResponses."""
     # Fixed-width strings once here: numpy sorts them far faster than Python str objects, and
     # the engine, the scorer and the category remap each take uniques of these arrays.
     return SkillResponses(
-        learners=np.asarray(data["learner_id"]).astype(str),
-        items=np.asarray(data["item_id"]).astype(str),
-        responses=np.asarray(data["response"], dtype=np.int64),
-        n_categories=np.asarray(data["n_categories"], dtype=np.int64),
-        groups=np.asarray(data["entry_level"]) if "entry_level" in data else None,
-        submitted_at=np.asarray(data["submitted_at"]) if "submitted_at" in data else None,
+        learners=np.asarray(data["learner_id"][rows]).astype(str),
+        items=np.asarray(data["item_id"][rows]).astype(str),
+        responses=np.asarray(data["response"][rows], dtype=np.int64),
+        n_categories=np.asarray(data["n_categories"][rows], dtype=np.int64),
+        groups=np.asarray(data["entry_level"][rows]) if "entry_level" in data else None,
+        submitted_at=np.asarray(data["submitted_at"][rows]) if "submitted_at" in data else None,
     )
 
 
@@ -825,29 +829,36 @@ def data_reference_time(con: duckdb.DuckDBPyConnection) -> datetime | None:
     return con.execute(f"select max(submitted_at) from {RESPONSES}").fetchone()[0]
 
 
-# Per learner on skill $skill: the settled responses' count, the latest, and a signature that
-# sums a hash of each (item, response, submitted_at, parameters of the item if it scores). The
-# signature changes exactly when something that enters the learner's score or as-of estimates
-# changes: a new or late earlier attempt, a category moved by a max_score change, an item
-# assigned to or taken from the skill, an item calibrated, flagged, unflagged or re-linked.
-SIGNATURE = f"""
-    with scoring_items as (
-        select item_id, hash(model, slope, coalesce(thresholds, [difficulty]), categories)
-            as fingerprint
-        from irt.item_parameters
-        where {SCORING_ITEMS_WHERE}
-    )
-    select
-        responses.learner_id,
-        count(*) as n_responses,
-        max(responses.submitted_at) as last_response_at,
-        sum(hash(responses.item_id, responses.response, responses.submitted_at,
-                 scoring_items.fingerprint)) as response_signature
-    from ({ASSIGNED_RESPONSES}) as responses
-    left join scoring_items on scoring_items.item_id = responses.item_id
-    where responses.skill_id = $skill
-    group by responses.learner_id
-"""
+def signature_sql(moved: str) -> str:
+    """Per learner on skill $skill, in one pass over the settled responses: the count, the
+    latest, whether one falls in ``moved`` (SQL over ``responses``: the windows the period
+    starts moved over), the learner's company, and the response signature.
+
+    The signature sums a hash of each (item, response, submitted_at, parameters of the item if
+    it scores). It changes exactly when something that enters the learner's score or as-of
+    estimates changes: a new or late earlier attempt, a category moved by a max_score change, an
+    item assigned to or taken from the skill, an item calibrated, flagged, unflagged or re-linked.
+    """
+    return f"""
+        with scoring_items as (
+            select item_id, hash(model, slope, coalesce(thresholds, [difficulty]), categories)
+                as fingerprint
+            from irt.item_parameters
+            where {SCORING_ITEMS_WHERE}
+        )
+        select
+            responses.learner_id,
+            any_value(responses.company_id) as company_id,
+            count(*) as n_responses,
+            max(responses.submitted_at) as last_response_at,
+            bool_or({moved}) as has_moved_response,
+            sum(hash(responses.item_id, responses.response, responses.submitted_at,
+                     scoring_items.fingerprint)) as response_signature
+        from ({ASSIGNED_RESPONSES}) as responses
+        left join scoring_items on scoring_items.item_id = responses.item_id
+        where responses.skill_id = $skill
+        group by responses.learner_id
+    """
 
 
 @dataclass(frozen=True)
@@ -878,14 +889,10 @@ def gain_periods(
     return [GainPeriod(d, reference - timedelta(days=d), previous.get(d)) for d in days]
 
 
-def learners_to_score_sql(periods: list[GainPeriod]) -> str:
-    """Learners of $skill whose current or period-start estimates must be computed.
-
-    Current: those whose signature differs from the stored one (a learner with nothing
-    changed keeps the stored theta exactly). As of a period start: those too, and those with a
-    response between the previous run's start and this run's (the only other way an estimate
-    as of the start can change); everyone when a period has no previous start.
-    """
+def moved_responses_sql(periods: list[GainPeriod]) -> str:
+    """SQL true for a response in a window a period start moved over since the previous run
+    (the only way an estimate as of the start changes without the signature); true for every
+    response when a period has no previous start."""
     windows = []
     for period in periods:
         window = period.moved_window()
@@ -896,20 +903,21 @@ def learners_to_score_sql(periods: list[GainPeriod]) -> str:
                 f"(responses.submitted_at > '{window[0].isoformat(sep=' ')}'::timestamp "
                 f"and responses.submitted_at <= '{window[1].isoformat(sep=' ')}'::timestamp)"
             )
-    moved = " or ".join(windows) or "false"
-    return f"""
-        select signature.learner_id,
-               stored.response_signature is distinct from signature.response_signature
-                   as is_changed
-        from scoring_signature as signature
-        left join irt.learner_abilities as stored
-            on stored.learner_id = signature.learner_id and stored.skill_id = $skill
-        where stored.response_signature is distinct from signature.response_signature
-           or signature.learner_id in (
-               select responses.learner_id from ({ASSIGNED_RESPONSES}) as responses
-               where responses.skill_id = $skill and ({moved})
-           )
-    """
+    return " or ".join(windows) or "false"
+
+
+# Learners of $skill whose current estimate (signature changed: a learner with nothing changed
+# keeps the stored theta exactly) or period-start estimates (also a response the starts moved
+# over) must be computed.
+LEARNERS_TO_SCORE = """
+    select signature.learner_id,
+           stored.response_signature is distinct from signature.response_signature as is_changed
+    from scoring_signature as signature
+    left join irt.learner_abilities as stored
+        on stored.learner_id = signature.learner_id and stored.skill_id = $skill
+    where stored.response_signature is distinct from signature.response_signature
+       or signature.has_moved_response
+"""
 
 
 def subset(data: SkillResponses, keep: np.ndarray) -> SkillResponses:
@@ -954,9 +962,13 @@ def score_skill(
     periods = gain_periods(con, skill_id, reference, settings.gain_periods)
     con.execute("begin transaction")
     try:
-        con.execute(f"create or replace temp table scoring_signature as {SIGNATURE}", params)
         con.execute(
-            "create or replace temp table learners_to_score as " + learners_to_score_sql(periods),
+            "create or replace temp table scoring_signature as "
+            + signature_sql(moved_responses_sql(periods)),
+            params,
+        )
+        con.execute(
+            f"create or replace temp table learners_to_score as {LEARNERS_TO_SCORE}",
             {"skill": skill_id},
         )
         data = fetch_responses(
@@ -1019,20 +1031,16 @@ def write_current(
         return
     _register_scores(con, "current_scores", current)
     con.execute(
-        f"""
+        """
         insert into irt.learner_abilities (
             learner_id, skill_id, company_id, theta, theta_se, n_items, n_responses,
             last_response_at, scored_at, run_id, response_signature)
-        select current_scores.learner_id, $skill, learners.company_id, current_scores.theta,
+        select current_scores.learner_id, $skill, signature.company_id, current_scores.theta,
                current_scores.theta_se, current_scores.n_items, signature.n_responses,
                signature.last_response_at, $now, $run_id, signature.response_signature
         from current_scores
         join scoring_signature as signature
             on signature.learner_id = current_scores.learner_id
-        left join (
-            select learner_id, any_value(company_id) as company_id
-            from {RESPONSES} where skill_id = $skill group by learner_id
-        ) as learners on learners.learner_id = current_scores.learner_id
         """,
         {"skill": skill_id, "now": now, "run_id": run_id},
     )
@@ -1198,18 +1206,11 @@ def verify_scoring(
     check = ScoringCheck()
     skills = [r[0] for r in con.execute("select distinct skill_id from verified_pairs").fetchall()]
     for skill_id in sorted(skills):
-        part = slice(
+        rows = slice(
             int(np.searchsorted(response_skills, skill_id, side="left")),
             int(np.searchsorted(response_skills, skill_id, side="right")),
         )
-        skill_data = SkillResponses(
-            learners=np.asarray(data["learner_id"][part]).astype(str),
-            items=np.asarray(data["item_id"][part]).astype(str),
-            responses=np.asarray(data["response"][part], dtype=np.int64),
-            n_categories=np.asarray(data["n_categories"][part], dtype=np.int64),
-            submitted_at=np.asarray(data["submitted_at"][part]),
-        )
-        _verify_skill(con, skill_id, skill_data, check, tol)
+        _verify_skill(con, skill_id, responses_from(data, rows), check, tol)
     return check
 
 

@@ -54,24 +54,6 @@ def write_csv(path: Path, header: list[str], rows: list[tuple]) -> Path:
     return path
 
 
-def run_refresh() -> dict:
-    import dagster as dg
-
-    from orchestration.definitions import defs
-
-    result = defs.resolve_job_def("daily_refresh").execute_in_process(
-        instance=dg.DagsterInstance.ephemeral(),
-        raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-    )
-    failures = [e.message for e in result.all_events if e.is_failure]
-    assert result.success, failures
-    return {
-        evaluation.check_name: evaluation.passed
-        for evaluation in result.get_asset_check_evaluations()
-    }
-
-
 def run_dbt(env: dict[str, str], *args: str) -> None:
     result = subprocess.run(
         [DBT, *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False
@@ -160,7 +142,7 @@ def state(warehouse: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def history(tmp_path_factory):
+def history(tmp_path_factory, run_refresh):
     root = tmp_path_factory.mktemp("history")
     saved = dict(os.environ)
     os.environ.update(

@@ -44,20 +44,6 @@ def spearman(a, b) -> float:
     return float(np.corrcoef(rank(np.asarray(a)), rank(np.asarray(b)))[0, 1])
 
 
-def run_refresh() -> None:
-    import dagster as dg
-
-    from orchestration.definitions import defs
-
-    result = defs.resolve_job_def("daily_refresh").execute_in_process(
-        instance=dg.DagsterInstance.ephemeral(),
-        raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-    )
-    failures = [e.message for e in result.all_events if e.is_failure]
-    assert result.success, failures
-
-
 def snapshot(warehouse: Path) -> dict:
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
@@ -81,7 +67,7 @@ def snapshot(warehouse: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def refreshes(tmp_path_factory):
+def refreshes(tmp_path_factory, run_refresh):
     root = tmp_path_factory.mktemp("e2e")
     saved = dict(os.environ)
     os.environ.update(

@@ -60,7 +60,8 @@ reportable_scoped as (
         skill_id,
         role_key,
         theta,
-        theta_se
+        theta_se,
+        target_score
     from scoped
     where is_reportable
 ),
@@ -73,15 +74,9 @@ scope_scores as (
 -- scope that have a role target. On a role row they are the whole scope; on the company row
 -- (all learners, the score compared with peers) only some may have one.
 reportable_targeted as (
-    select
-        company_id,
-        skill_id,
-        role_key,
-        theta,
-        theta_se
-    from scoped
-    where is_reportable
-        and target_score is not null
+    select *
+    from reportable_scoped
+    where target_score is not null
 ),
 
 targeted_scores as (
