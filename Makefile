@@ -18,9 +18,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
-# The dbt manifest that the Dagster dbt assets are built from.
+# The dbt manifest that the Dagster dbt assets are built from (orchestration/dbt_project.py says
+# how dbt is found and run, for every caller).
 manifest: install
-	$(BIN)/dbt parse --quiet --project-dir . --profiles-dir dbt_project
+	$(BIN)/python -m orchestration.dbt_project
 
 run: install
 	$(BIN)/python -m orchestration.refresh $(ARGS)

@@ -580,7 +580,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.child_stage:
         return run_stage_child(args.child_stage, args.child_result)
 
-    from orchestration.refresh import prepare_dbt_manifest, prepare_environment
+    from orchestration.dbt_project import parse_manifest
+    from orchestration.refresh import prepare_environment
 
     size = SIZES[args.size]
     workdir = (args.workdir or Path("/tmp/skillgap-bench") / args.size).resolve()
@@ -611,7 +612,7 @@ def main(argv: list[str] | None = None) -> int:
     reset_warehouse(settings)
     shutil.rmtree(settings.dagster_home, ignore_errors=True)
     prepare_environment(settings)
-    prepare_dbt_manifest()
+    parse_manifest()
 
     stage_ids = [s for s, _ in STAGES]
     print("full refresh:")

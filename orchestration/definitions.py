@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
 import dagster as dg
 from dagster_dbt import DbtCliResource
@@ -17,16 +15,14 @@ from orchestration.assets.publish import (
     serving_freshness_checks,
     serving_marts,
 )
-from orchestration.dbt_project import DBT_PROJECT
+from orchestration.dbt_project import DBT_EXECUTABLE, DBT_PROJECT
 from orchestration.jobs import daily_refresh, daily_refresh_schedule
 from orchestration.resources import Landing, Serving, Warehouse
 from orchestration.sensors import new_landing_files_sensor
 
-# The dbt installed beside this Python, so runs work without the virtualenv on PATH.
-DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
 # `dagster dev` parses the dbt project on load with a plain `dbt` from PATH (dagster-dbt's
 # preparer takes no executable): make it this virtualenv's.
-os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
+os.environ["PATH"] = os.pathsep.join([str(DBT_EXECUTABLE.parent), os.environ["PATH"]])
 DBT_PROJECT.prepare_if_dev()
 
 defs = dg.Definitions(
@@ -46,6 +42,6 @@ defs = dg.Definitions(
         "warehouse": Warehouse(),
         "landing": Landing(),
         "serving": Serving(),
-        "dbt": DbtCliResource(project_dir=DBT_PROJECT, dbt_executable=DBT_EXECUTABLE),
+        "dbt": DbtCliResource(project_dir=DBT_PROJECT, dbt_executable=str(DBT_EXECUTABLE)),
     },
 )

@@ -50,7 +50,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -464,13 +464,17 @@ def record_rename(
 
 
 def ingest_landing(
-    con: duckdb.DuckDBPyConnection, landing_dir: Path, now: datetime | None = None
+    con: duckdb.DuckDBPyConnection,
+    landing_dir: Path,
+    now: datetime | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> IngestReport:
     """Load every new landing in load order and report each file's outcome.
 
     See the module docstring for what a new landing is: (entity, path, bytes) not seen before,
     except the same bytes moved from a path now gone (``renamed``, no rows). Every failure,
     unreadable files included, is recorded and reported; none stops the other files.
+    ``progress(done, total)`` is called before the first file and after each one.
     """
     ensure_raw_schema(con)
     loaded_at = (now or datetime.now(UTC)).replace(tzinfo=None)
@@ -481,7 +485,9 @@ def ingest_landing(
     ]
     present = {file_path for _, _, file_path in candidates}
     report = IngestReport()
-    for entity, path, file_path in candidates:
+    progress = progress or (lambda done, total: None)
+    for done, (entity, path, file_path) in enumerate(candidates):
+        progress(done, len(candidates))
         try:
             digest = content_hash(path)
         except OSError as error:
@@ -497,6 +503,7 @@ def ingest_landing(
             result = load_file(con, entity, path, file_path, digest, loaded_at)
         index.add(result.load_id, entity, file_path, result.content_hash, result.status)
         report.files.append(result)
+    progress(len(report.files), len(candidates))
     return report
 
 

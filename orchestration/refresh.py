@@ -2,7 +2,9 @@
 
 Generates the sample dataset when the landing folder holds no file, prepares the dbt manifest,
 executes the ``daily_refresh`` job against the persistent Dagster instance in ``$DAGSTER_HOME``
-(so the run shows up in ``dagster dev``), then prints rows per layer and where things are.
+(so the run shows up in ``dagster dev``), then prints what needs attention (failed files, checks
+that did not pass), rows per layer and where things are. The terminal gets one line per stage;
+the full Dagster and dbt logs go to a file under ``data/logs/`` (``--verbose`` streams them).
 Exits non-zero when the refresh fails.
 """
 
@@ -11,15 +13,23 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
+import textwrap
 import time
+import uuid
 from pathlib import Path
+from typing import IO
 
+import dagster as dg
 import duckdb
 
+from orchestration.assets.ingest import ALL_LOADED_CHECK
+from orchestration.dbt_project import parse_manifest
+from orchestration.ingest import unresolved_failures
+from orchestration.run_console import RunConsole, output_to_file, timed_stage
 from orchestration.settings import REPO_ROOT, Settings, load_settings
 
+LANDING_CHECK = ALL_LOADED_CHECK.name
 LAYERS = ("raw", "staging", "intermediate", "irt", "marts")
 
 
@@ -35,24 +45,6 @@ def prepare_environment(settings: Settings) -> None:
     instance_yaml = settings.dagster_home / "dagster.yaml"
     if not instance_yaml.exists():
         shutil.copy(REPO_ROOT / "orchestration" / "dagster.yaml", instance_yaml)
-
-
-def prepare_dbt_manifest() -> None:
-    """``dbt parse``: the dbt assets are defined from target/manifest.json."""
-    dbt = Path(sys.executable).with_name("dbt")
-    subprocess.run(
-        [
-            str(dbt),
-            "parse",
-            "--quiet",
-            "--project-dir",
-            str(REPO_ROOT),
-            "--profiles-dir",
-            str(REPO_ROOT / "dbt_project"),
-        ],
-        check=True,
-        cwd=REPO_ROOT,
-    )
 
 
 def layer_summary(warehouse: Path) -> list[tuple[str, int, int]]:
@@ -88,7 +80,7 @@ def accounting(warehouse: Path) -> list[tuple]:
         con.close()
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--skip-sample",
@@ -100,36 +92,122 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="rebuild the incremental dbt models from the raw tables (dbt --full-refresh)",
     )
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="stream the full Dagster and dbt logs to the terminal instead of a log file",
+    )
+    return parser.parse_args(argv)
 
-    settings = load_settings()
-    prepare_environment(settings)
-    started = time.perf_counter()
-    if not args.skip_sample and not landing_has_files(settings.landing_dir):
-        from orchestration.sample_data import generate
 
-        print(f"Landing folder {settings.landing_dir} is empty: generating the sample dataset.")
-        generate(out_dir=settings.landing_dir, truth_dir=settings.landing_dir.parent / "truth")
-    prepare_dbt_manifest()
+def run_config(full_refresh: bool) -> dict:
+    return {
+        # The step-by-step DEBUG events belong in the UI; the log gets INFO and up.
+        "loggers": {"console": {"config": {"log_level": "INFO"}}},
+        "ops": {
+            name: {"config": {"full_refresh": full_refresh}}
+            for name in ("dbt_staging", "dbt_marts")
+        },
+    }
 
-    import dagster as dg
 
+def execute_refresh(
+    full_refresh: bool, out: IO[str], live: bool
+) -> tuple[dg.ExecuteInProcessResult, RunConsole]:
+    """Run ``daily_refresh`` in this process, one line per step to ``out`` as each ends."""
     from orchestration.definitions import defs
 
     job = defs.resolve_job_def("daily_refresh")
+    # dbt steps get their progress from how many assets each materializes.
+    totals = {a.op.name: len(a.keys) for a in defs.assets if isinstance(a, dg.AssetsDefinition)}
+    run_id = str(uuid.uuid4())
     with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(
-            instance=instance,
-            raise_on_error=False,
-            # The step-by-step DEBUG events belong in the UI; the terminal gets INFO and up.
-            run_config={
-                "loggers": {"console": {"config": {"log_level": "INFO"}}},
-                "ops": {
-                    name: {"config": {"full_refresh": args.full_refresh}}
-                    for name in ("dbt_staging", "dbt_marts")
-                },
-            },
+        console = RunConsole(instance, run_id, out, live=live, totals=totals)
+        with console.following():
+            result = job.execute_in_process(
+                instance=instance,
+                raise_on_error=False,
+                run_id=run_id,
+                run_config=run_config(full_refresh),
+            )
+    return result, console
+
+
+def refresh(args: argparse.Namespace, settings: Settings, out: IO[str], live: bool):
+    """Sample data when needed, the manifest, the job; each a stage line on ``out``."""
+    if not args.skip_sample and not landing_has_files(settings.landing_dir):
+        from orchestration.sample_data import generate
+
+        out.write(f"Landing folder {settings.landing_dir} is empty: generating the sample data.\n")
+        with timed_stage(out, "sample data"):
+            generate(out_dir=settings.landing_dir, truth_dir=settings.landing_dir.parent / "truth")
+    with timed_stage(out, "dbt parse"):
+        parse_manifest()
+    return execute_refresh(args.full_refresh, out, live)
+
+
+def print_attention(console: RunConsole, failed_files: list[tuple[str, str]]) -> None:
+    """What a person must look at, first: files that did not load, checks that did not pass."""
+    if not failed_files and not console.problems:
+        return
+    print()
+    print("Needs attention:")
+    for file_path, error in failed_files:
+        # Ingest errors already start with the file's path.
+        message = error if error.startswith(file_path) else f"{file_path}: {error}"
+        print(f"  FILE NOT LOADED  {message}")
+    for problem in console.problems:
+        if failed_files and problem.name == LANDING_CHECK:
+            continue  # the files themselves are listed above
+        kind = "CHECK WARNS " if problem.severity == "WARN" else "CHECK FAILED"
+        description = textwrap.shorten(problem.description, 200, placeholder=" ...")
+        print(f"  {kind}     {problem.asset} {problem.name}: {description}")
+
+
+def print_tables(warehouse: Path) -> None:
+    print(f"{'layer':<14}{'tables':>8}{'rows':>14}")
+    for layer, n_tables, rows in layer_summary(warehouse):
+        print(f"{layer:<14}{n_tables:>8}{rows:>14,}")
+    rows = accounting(warehouse)
+    if rows:
+        print()
+        print(
+            f"{'entity':<15}{'landed':>12}{'cleaned':>12}{'superseded':>12}"
+            f"{'rejected':>10}{'exact dup':>10}"
         )
+        widths = (12, 12, 12, 10, 10)
+        for entity, *counts in rows:
+            print(
+                f"{entity:<15}" + "".join(f"{c:>{w},}" for c, w in zip(counts, widths, strict=True))
+            )
+
+
+def failed_landing_files(settings: Settings) -> list[tuple[str, str]]:
+    if not settings.warehouse.exists():
+        return []
+    try:
+        # Not read-only: unresolved_failures creates the ledger of an empty warehouse.
+        with duckdb.connect(str(settings.warehouse)) as con:
+            return unresolved_failures(con, settings.landing_dir)
+    except duckdb.Error:
+        return []
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    settings = load_settings()
+    prepare_environment(settings)
+    started = time.perf_counter()
+    log_path = None
+    if args.verbose:
+        result, console = refresh(args, settings, sys.stdout, live=False)
+    else:
+        log_path = (
+            settings.warehouse.parent / "logs" / f"refresh-{time.strftime('%Y%m%d-%H%M%S')}.log"
+        )
+        live = sys.stdout.isatty()
+        with output_to_file(log_path) as terminal:
+            result, console = refresh(args, settings, terminal, live)
     seconds = time.perf_counter() - started
 
     print()
@@ -137,28 +215,16 @@ def main(argv: list[str] | None = None) -> int:
         f"Refresh {'succeeded' if result.success else 'FAILED'} in {seconds:.0f} s "
         f"(run {result.run_id})."
     )
+    print_attention(console, failed_landing_files(settings))
     if settings.warehouse.exists():
-        print(f"{'layer':<14}{'tables':>8}{'rows':>14}")
-        for layer, n_tables, rows in layer_summary(settings.warehouse):
-            print(f"{layer:<14}{n_tables:>8}{rows:>14,}")
-        rows = accounting(settings.warehouse)
-        if rows:
-            print()
-            print(
-                f"{'entity':<15}{'landed':>12}{'cleaned':>12}{'superseded':>12}"
-                f"{'rejected':>10}{'exact dup':>10}"
-            )
-            for entity, *counts in rows:
-                print(
-                    f"{entity:<15}"
-                    + "".join(
-                        f"{c:>{w},}" for c, w in zip(counts, (12, 12, 12, 10, 10), strict=True)
-                    )
-                )
+        print()
+        print_tables(settings.warehouse)
     print()
     print(f"Warehouse: {settings.warehouse}")
     print(f"Serving file for Metabase/Superset (read-only): {settings.serving}")
     print(f"Landing folder: {settings.landing_dir}")
+    if log_path is not None:
+        print(f"Full Dagster and dbt logs of this run: {log_path}")
     print("Open the asset graph and this run's logs with `make dev` (http://127.0.0.1:3000).")
     if not result.success:
         for event in result.all_events:

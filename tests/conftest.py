@@ -2,31 +2,14 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from orchestration.dbt_project import MANIFEST, parse_manifest
 
 
 @pytest.fixture(scope="session")
 def dbt_manifest() -> Path:
     """target/manifest.json, parsed once when missing (``make test`` parses it beforehand)."""
-    manifest = REPO_ROOT / "target" / "manifest.json"
-    if not manifest.exists():
-        subprocess.run(
-            [
-                str(Path(sys.executable).with_name("dbt")),
-                "parse",
-                "--quiet",
-                "--project-dir",
-                str(REPO_ROOT),
-                "--profiles-dir",
-                str(REPO_ROOT / "dbt_project"),
-            ],
-            check=True,
-            cwd=REPO_ROOT,
-        )
-    return manifest
+    return MANIFEST if MANIFEST.exists() else parse_manifest()

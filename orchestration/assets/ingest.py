@@ -3,6 +3,7 @@
 import dagster as dg
 
 from orchestration.ingest import ENTITIES, ingest_landing, unresolved_failures
+from orchestration.progress import progress_logger
 from orchestration.resources import Landing, Warehouse
 
 LEDGER_KEY = dg.AssetKey(["raw", "load_ledger"])
@@ -35,7 +36,7 @@ def ingest_landing_files(context: dg.AssetExecutionContext, warehouse: Warehouse
     """Load new landing files, one transaction per file; bad files are recorded, not fatal."""
     landing_dir = landing.resolved_path()
     with warehouse.connect() as con:
-        report = ingest_landing(con, landing_dir)
+        report = ingest_landing(con, landing_dir, progress=progress_logger(context.log, "files"))
         failures = unresolved_failures(con, landing_dir)
         totals = dict(
             con.execute(

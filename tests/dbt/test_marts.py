@@ -16,19 +16,17 @@ whose role-target figures would rest on one learner.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from orchestration.dbt_project import DbtCommandError, isolated_dbt_env, run_dbt
 from orchestration.ingest import ensure_raw_schema
 from orchestration.irt_runs import ensure_irt_schema
 
 ROOT = Path(__file__).resolve().parents[2]
-DBT = ROOT / ".venv" / "bin" / "dbt"
 
 
 def create_source_tables(path: Path) -> None:
@@ -38,40 +36,27 @@ def create_source_tables(path: Path) -> None:
         ensure_irt_schema(con)
 
 
-def run_dbt(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(DBT), *args], cwd=ROOT, env=env, capture_output=True, text=True, check=False
-    )
-
-
 @pytest.fixture(scope="module")
 def dbt_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     tmp = tmp_path_factory.mktemp("marts")
     warehouse = tmp / "warehouse.duckdb"
     create_source_tables(warehouse)
-    env = {
-        **os.environ,
-        "SKILLGAP_WAREHOUSE": str(warehouse),
-        "DBT_PROFILES_DIR": str(ROOT / "dbt_project"),
-        "DBT_TARGET_PATH": str(tmp / "target"),
-        "DBT_LOG_PATH": str(tmp / "logs"),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    }
+    env = isolated_dbt_env(warehouse, tmp)
     for args in (
         ("seed",),
         # Marts read other marts (learner_skill_scores, skill_gaps...), so they are built too.
         ("run", "--empty", "--select", "+path:dbt_project/models/marts"),
     ):
-        result = run_dbt(env, *args)
-        assert result.returncode == 0, f"dbt {' '.join(args)} failed:\n{result.stdout}"
+        run_dbt(*args, env=env)
     yield env
     shutil.rmtree(tmp, ignore_errors=True)
 
 
 def test_mart_unit_tests_pass(dbt_env: dict[str, str]) -> None:
-    result = run_dbt(dbt_env, "test", "--select", "test_type:unit,path:dbt_project/models/marts")
-    assert result.returncode == 0, result.stdout
-    assert "PASS=" in result.stdout, result.stdout
+    output = run_dbt(
+        "test", "--select", "test_type:unit,path:dbt_project/models/marts", env=dbt_env
+    )
+    assert "PASS=" in output, output
 
 
 # sql: companies A-E (one industry, country and size band), five reportable learners each, all
@@ -148,23 +133,21 @@ def small_groups_env(
     shutil.copyfile(dbt_env["SKILLGAP_WAREHOUSE"], warehouse)
     fill_small_groups(warehouse)
     env = {**dbt_env, "SKILLGAP_WAREHOUSE": str(warehouse), "DBT_TARGET_PATH": str(tmp / "target")}
-    result = run_dbt(env, "run", "--select", "path:dbt_project/models/marts")
-    assert result.returncode == 0, result.stdout
+    run_dbt("run", "--select", "path:dbt_project/models/marts", env=env)
     yield env
     shutil.rmtree(tmp, ignore_errors=True)
 
 
 def test_privacy_data_tests_pass_on_small_groups(small_groups_env: dict[str, str]) -> None:
-    result = run_dbt(
-        small_groups_env,
+    run_dbt(
         "test",
         "--select",
         "assert_marts_*",
         "path:dbt_project/models/marts",
         "--exclude",
         "test_type:unit",
+        env=small_groups_env,
     )
-    assert result.returncode == 0, result.stdout
 
 
 def test_peer_figure_test_finds_a_median_that_is_one_company_score(
@@ -181,8 +164,6 @@ def test_peer_figure_test_finds_a_median_that_is_one_company_score(
             "where skill_id = 'sql' and not is_suppressed"
         )
     env = {**small_groups_env, "SKILLGAP_WAREHOUSE": str(warehouse)}
-    result = run_dbt(
-        env, "test", "--select", "assert_marts_no_peer_figure_equals_one_other_company"
-    )
-    assert result.returncode != 0, result.stdout
-    assert "Got 32 results" in result.stdout, result.stdout
+    with pytest.raises(DbtCommandError) as failed:
+        run_dbt("test", "--select", "assert_marts_no_peer_figure_equals_one_other_company", env=env)
+    assert "Got 32 results" in str(failed.value), failed.value

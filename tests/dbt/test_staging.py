@@ -12,19 +12,16 @@ rebuild. dbt is slow to start, so the project is built twice per module
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from orchestration.dbt_project import isolated_dbt_env, run_dbt
 from orchestration.ingest import ENTITIES, ensure_raw_schema
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DBT = str(Path(sys.executable).with_name("dbt"))
 
 # Contract columns per raw table, required first, as the ingest asset creates them.
 CONTRACT_COLUMNS = {name: list(spec.columns) for name, spec in ENTITIES.items()}
@@ -256,16 +253,6 @@ def land_files(con: duckdb.DuckDBPyConnection, files: list) -> None:
         )
 
 
-def run_dbt(env: dict[str, str], *args: str) -> str:
-    """Run dbt from the repository root; on failure show dbt's own output."""
-    result = subprocess.run(
-        [DBT, *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False
-    )
-    if result.returncode != 0:
-        pytest.fail(f"dbt {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    return result.stdout
-
-
 @pytest.fixture(scope="module")
 def warehouse(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Build staging and intermediate twice: after the first files, then after l9 lands.
@@ -274,18 +261,11 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """
     tmp = tmp_path_factory.mktemp("dbt_staging")
     path = tmp / "warehouse.duckdb"
-    env = {
-        **os.environ,
-        "SKILLGAP_WAREHOUSE": str(path),
-        "DBT_PROFILES_DIR": str(REPO_ROOT / "dbt_project"),
-        "DBT_TARGET_PATH": str(tmp / "target"),
-        "DBT_LOG_PATH": str(tmp / "logs"),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    }
+    env = isolated_dbt_env(path, tmp)
     with duckdb.connect(str(path)) as con:
         ensure_raw_schema(con)
         land_files(con, FIRST_RUN_FILES)
-    run_dbt(env, "parse")
+    run_dbt("parse", env=env)
     # Cautious: skip tests that also read layers outside the selection (marts, irt).
     selection = [
         "--select",
@@ -295,18 +275,18 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "--indirect-selection",
         "cautious",
     ]
-    run_dbt(env, "build", *selection)
+    run_dbt("build", *selection, env=env)
     first = tmp / "first_run.duckdb"
     shutil.copyfile(path, first)
     with duckdb.connect(str(path)) as con:
         land_files(con, SECOND_RUN_FILES)
     # The first build ran every data and unit test; the second only needs the rebuilt tables
     # (the accounting invariant is asserted below), which keeps the module near 30 s.
-    run_dbt(env, "run", *selection)
+    run_dbt("run", *selection, env=env)
     # The same raw tables rebuilt from scratch: what the incremental models must equal.
     rebuilt = tmp / "full_refresh.duckdb"
     shutil.copyfile(path, rebuilt)
-    run_dbt({**env, "SKILLGAP_WAREHOUSE": str(rebuilt)}, "run", "--full-refresh", *selection)
+    run_dbt("run", "--full-refresh", *selection, env={**env, "SKILLGAP_WAREHOUSE": str(rebuilt)})
     return {"first": first, "second": path, "rebuilt": rebuilt}
 
 

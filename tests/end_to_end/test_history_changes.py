@@ -19,8 +19,6 @@ from __future__ import annotations
 import csv
 import os
 import shutil
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -28,6 +26,7 @@ import duckdb
 import pytest
 
 import orchestration.ingest as ingest
+from orchestration.dbt_project import isolated_dbt_env, run_dbt
 from orchestration.irt_runs import IrtSettings, run_calibration, run_scoring, verify_scoring
 from orchestration.sample_data import generate
 from orchestration.settings import load_settings
@@ -35,7 +34,6 @@ from orchestration.settings import load_settings
 pytestmark = pytest.mark.slow
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DBT = str(Path(sys.executable).with_name("dbt"))
 INCREMENTAL_MODELS = {
     "staging.stg_attempts_landed": "processed_at",
     "staging.stg_enrollments_landed": None,
@@ -54,37 +52,18 @@ def write_csv(path: Path, header: list[str], rows: list[tuple]) -> Path:
     return path
 
 
-def run_dbt(env: dict[str, str], *args: str) -> None:
-    result = subprocess.run(
-        [DBT, *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False
-    )
-    if result.returncode != 0:
-        pytest.fail(f"dbt {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-
-
-def dbt_env(warehouse: Path, tmp: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "SKILLGAP_WAREHOUSE": str(warehouse),
-        "DBT_PROFILES_DIR": str(REPO_ROOT / "dbt_project"),
-        "DBT_TARGET_PATH": str(tmp / "target"),
-        "DBT_LOG_PATH": str(tmp / "logs"),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    }
-
-
 def incremental_differences(warehouse: Path, tmp: Path, *dbt_args: str) -> dict[str, int]:
     """Rows that differ between each incremental model and a --full-refresh rebuild of it."""
     rebuilt = tmp / "rebuilt.duckdb"
     shutil.copyfile(warehouse, rebuilt)
     run_dbt(
-        dbt_env(rebuilt, tmp),
         "run",
         "--full-refresh",
         "--select",
         "+int_attempts_scored",
         "+stg_enrollments_landed",
         *dbt_args,
+        env=isolated_dbt_env(rebuilt, tmp),
     )
     differences = {}
     with duckdb.connect(str(warehouse), read_only=True) as con:
@@ -300,7 +279,12 @@ def history(tmp_path_factory, run_refresh):
         # -- refresh 4: scored_attempt = last, with a full rebuild ---------------------------
         last = ["--vars", "{scored_attempt: last}"]
         run_dbt(
-            dbt_env(settings.warehouse, root), "run", "--full-refresh", "--exclude", "marts", *last
+            "run",
+            "--full-refresh",
+            "--exclude",
+            "marts",
+            *last,
+            env=isolated_dbt_env(settings.warehouse, root),
         )
         now = settings_now(settings.warehouse)
         with duckdb.connect(str(settings.warehouse)) as con:
