@@ -3,7 +3,8 @@
 Staging and intermediate models feed the IRT assets, whose tables the marts read; one dbt
 multi-asset for all models would put the IRT assets both after and before it. So the project is
 split: everything but the marts, then the marts. ``dbt build`` runs each model's tests right
-after it, and dagster-dbt reports them as asset checks.
+after it, and dagster-dbt reports them as asset checks. ``@dbt_assets`` takes no ``kinds``:
+dagster-dbt gives every dbt asset the kinds dbt and the adapter's type (duckdb).
 """
 
 import dagster as dg

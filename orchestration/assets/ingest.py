@@ -7,12 +7,18 @@ from orchestration.progress import progress_logger
 from orchestration.resources import Landing, Warehouse
 
 LEDGER_KEY = dg.AssetKey(["raw", "load_ledger"])
+# Python code writing DuckDB tables, as the publish asset (the dbt assets get dbt and duckdb).
+KINDS = {"python", "duckdb"}
 RAW_SPECS = [
     dg.AssetSpec(
-        LEDGER_KEY, description="One row per landed file version: load order, status, error."
+        LEDGER_KEY,
+        description="One row per landed file version: load order, status, error.",
+        kinds=KINDS,
     ),
     *(
-        dg.AssetSpec(["raw", name], description=f"Landed {name} rows as text, with lineage.")
+        dg.AssetSpec(
+            ["raw", name], description=f"Landed {name} rows as text, with lineage.", kinds=KINDS
+        )
         for name in ENTITIES
     ),
 ]

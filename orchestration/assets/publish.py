@@ -17,7 +17,7 @@ SERVING_KEY = dg.AssetKey(["serving", "marts"])
     deps=list(dbt_marts.keys),
     group_name="serving",
     pool="duckdb",
-    kinds={"duckdb"},
+    kinds={"python", "duckdb"},
     description="The marts copied into the serving file (SKILLGAP_SERVING) that Metabase and "
     "Superset open read-only; replaced atomically, only after every upstream step succeeded.",
 )

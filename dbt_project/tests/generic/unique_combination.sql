@@ -1,4 +1,6 @@
-{#- Returns each combination of the given columns that occurs on more than one row. -#}
+{#- Grain test: returns each combination of the given columns that occurs on more than one row.
+    `group by` puts NULLs in one group, so NULLs compare equal: two company-scope skill_gaps rows
+    (job_role NULL) of one company and skill are a duplicate. -#}
 {% test unique_combination(model, columns) %}
 
 select
