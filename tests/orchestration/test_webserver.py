@@ -186,4 +186,4 @@ def test_checks_include_dbt_tests_and_python_checks(asset_nodes):
     assert checks["freshness_check"] == "serving/marts"
     dbt_tests = [name for name in checks if name.startswith(("not_null_", "unique_"))]
     assert len(dbt_tests) > 50
-    assert "marts_unique_combination_learner_skill_scores_learner_id__skill_id" in checks
+    assert "unique_combination_learner_skill_scores_learner_id__skill_id" in checks
