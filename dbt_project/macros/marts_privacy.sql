@@ -1,11 +1,10 @@
 {#- Privacy thresholds (docs/marts.md). Every mart reads them through this macro, which
     refuses a value below 3 at compile time, so a misconfigured run cannot publish anything. -#}
 {% macro marts_privacy_threshold(name) -%}
-    {%- set defaults = {'min_peer_companies': 5, 'min_company_learners': 5} -%}
-    {%- if name not in defaults -%}
+    {%- if name not in ('min_peer_companies', 'min_company_learners') -%}
         {{ exceptions.raise_compiler_error("marts_privacy_threshold: unknown threshold '" ~ name ~ "'") }}
     {%- endif -%}
-    {%- set value = var(name, defaults[name]) -%}
+    {%- set value = var(name) -%}
     {%- if value is not number or value < 3 -%}
         {{ exceptions.raise_compiler_error(
             "Privacy threshold var '" ~ name ~ "' is " ~ value ~ "; docs/marts.md requires a number >= 3") }}

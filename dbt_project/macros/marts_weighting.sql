@@ -12,7 +12,7 @@
     Returns group_columns, n_learners, theta, theta_se, max_weight_share. -#}
 {% macro marts_trimmed_weighted_mean(learner_scores, group_columns) -%}
     {%- set by = group_columns | join(', ') -%}
-    {%- set k = var('weight_cap_ratio', 3) -%}
+    {%- set k = var('weight_cap_ratio') -%}
     select
         {%- for column in group_columns %}
         {{ column }},

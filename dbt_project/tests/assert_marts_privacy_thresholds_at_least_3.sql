@@ -6,8 +6,8 @@ select
     threshold,
     configured
 from (
-    select 'min_peer_companies' as threshold, {{ var('min_peer_companies', 5) }} as configured
+    select 'min_peer_companies' as threshold, {{ var('min_peer_companies') }} as configured
     union all
-    select 'min_company_learners', {{ var('min_company_learners', 5) }}
+    select 'min_company_learners', {{ var('min_company_learners') }}
 ) as thresholds
 where configured < 3

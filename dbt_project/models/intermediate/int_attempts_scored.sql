@@ -2,7 +2,7 @@
     Which attempt of a learner at an item is scored (var scored_attempt): first (default; later
     attempts are practice after feedback), last, or best (highest score, earliest on ties).
 -#}
-{%- set scored_attempt = var('scored_attempt', 'first') -%}
+{%- set scored_attempt = var('scored_attempt') -%}
 {%- set orderings = {
     'first': 'attempt_number, submitted_at, attempt_id',
     'last': 'attempt_number desc, submitted_at desc, attempt_id desc',

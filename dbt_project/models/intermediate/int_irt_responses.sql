@@ -1,4 +1,4 @@
-{%- set assignment_categories = var('assignment_categories', 4) | int -%}
+{%- set assignment_categories = var('assignment_categories') | int -%}
 {%- if assignment_categories < 2 -%}
     {{ exceptions.raise_compiler_error(
         "var assignment_categories must be at least 2; got " ~ assignment_categories

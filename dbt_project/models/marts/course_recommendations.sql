@@ -2,9 +2,9 @@
     A course fits when the calibrated difficulty of its items in the skill is at or above the
     current ability and at most var recommendation_max_stretch logits (default 1 = 50 score
     points, one proficiency level) above it. -#}
-{%- set max_stretch = var('recommendation_max_stretch', 1.0) -%}
-{%- set per_skill = var('recommendations_per_skill', 3) -%}
-{%- set weakest_skills = var('recommendation_weakest_skills', 3) -%}
+{%- set max_stretch = var('recommendation_max_stretch') -%}
+{%- set per_skill = var('recommendations_per_skill') -%}
+{%- set weakest_skills = var('recommendation_weakest_skills') -%}
 
 with
 

@@ -38,8 +38,8 @@ final as (
         {{ marts_proficiency_rank(marts_theta_to_score('scored.theta')) }} as proficiency_rank,
         scored.n_items,
         (
-            scored.n_items >= {{ var('min_items_reportable', 5) }}
-            and scored.theta_se <= {{ var('max_se_reportable', 0.75) }}
+            scored.n_items >= {{ var('min_items_reportable') }}
+            and scored.theta_se <= {{ var('max_se_reportable') }}
         ) as is_reportable,
         scored.last_response_at,
         scored.scored_at

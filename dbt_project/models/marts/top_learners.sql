@@ -1,4 +1,4 @@
-{%- set top_n = var('top_learners_n', 10) -%}
+{%- set top_n = var('top_learners_n') -%}
 
 with
 
