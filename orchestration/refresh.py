@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     prepare_environment(settings)
     started = time.perf_counter()
     if not args.skip_sample and not landing_has_files(settings.landing_dir):
-        from orchestration.sample_data import generate
+        from sample_data import generate
 
         print(f"Landing folder {settings.landing_dir} is empty: generating the sample dataset.")
         generate(out_dir=settings.landing_dir, truth_dir=settings.landing_dir.parent / "truth")

@@ -29,8 +29,8 @@ import pytest
 
 import orchestration.ingest as ingest
 from orchestration.irt_runs import IrtSettings, run_calibration, run_scoring, verify_scoring
-from orchestration.sample_data import generate
 from orchestration.settings import load_settings
+from sample_data import generate
 
 pytestmark = pytest.mark.slow
 

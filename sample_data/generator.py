@@ -1,6 +1,6 @@
 """Sample landing data for skillgap, drawn from a known truth, with faults at known rates.
 
-``python -m orchestration.sample_data --companies 200 --learners 20000 --days 90 --seed 7``
+``python -m sample_data --companies 200 --learners 20000 --days 90 --seed 7``
 writes one file per entity per day into the landing folder (docs/landing-contract.md) and the
 truth it was drawn from into a sibling ``truth/`` folder, which the landing scan never sees.
 

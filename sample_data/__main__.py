@@ -1,0 +1,3 @@
+from sample_data.generator import main
+
+main()
