@@ -104,7 +104,7 @@ class AttemptWriter:
         self.is_parquet[0] = False
         if days > 1:
             self.is_parquet[1] = True
-        csv_days = [d for d in range(2, days) if not self.is_parquet[d]]
+        csv_days = [day for day in range(2, days) if not self.is_parquet[day]]
         self.no_number_day = csv_days[0] if csv_days else None
         self.corrupt_day = days // 3
 

@@ -137,19 +137,27 @@ def _course_skills(
     course_skills = []
     for primary, _, _ in specs:
         n_extra = rng.choice(3, p=(0.5, 0.3, 0.2))
-        same = [t for t in range(n_skills) if t != primary and domain[t] == domain[primary]]
-        other = [t for t in range(n_skills) if t != primary and domain[t] != domain[primary]]
+        same = [
+            skill
+            for skill in range(n_skills)
+            if skill != primary and domain[skill] == domain[primary]
+        ]
+        other = [
+            skill
+            for skill in range(n_skills)
+            if skill != primary and domain[skill] != domain[primary]
+        ]
         extra: list[int] = []
         for _ in range(n_extra):
             # rng.random() is drawn even when `same` is empty: the draw order is the output.
             candidates = same if rng.random() < 0.7 and same else other
-            pool = [t for t in candidates if t not in extra]
+            pool = [skill for skill in candidates if skill not in extra]
             if pool:
                 extra.append(int(pool[rng.integers(len(pool))]))
         if extra:
             primary_weight = round(float(rng.uniform(0.5, 0.8)), 2)
             rest = rng.dirichlet(np.ones(len(extra))) * (1 - primary_weight)
-            weights = [primary_weight] + [max(0.05, round(float(w), 2)) for w in rest]
+            weights = [primary_weight] + [max(0.05, round(float(weight), 2)) for weight in rest]
         else:
             weights = [1.0]
         course_skills.append(list(zip([primary] + extra, weights, strict=True)))

@@ -98,7 +98,10 @@ def generate(
         con, truth_dir, ledger, clean, company_world, catalog, learner_world, seeds.skill_ids
     )
     con.close()
-    seconds = time.perf_counter() - started
+    return _summary(out_dir, truth_dir, ledger, faults, time.perf_counter() - started)
+
+
+def _summary(out_dir: Path, truth_dir: Path, ledger: Ledger, faults: dict, seconds: float):
     rows_total = sum(ledger.landed.values())
     return {
         "out_dir": str(out_dir),

@@ -93,7 +93,7 @@ def _write_items(path: Path, catalog: Catalog, skill_ids: list[str]) -> None:
     for i, item_id in enumerate(catalog.item_ids):
         course = catalog.item_course[i]
         thresholds = (
-            ";".join(f"{t:.4f}" for t in catalog.item_thresholds[i])
+            ";".join(f"{threshold:.4f}" for threshold in catalog.item_thresholds[i])
             if catalog.item_assignment[i]
             else ""
         )

@@ -170,8 +170,12 @@ def write_catalog(ledger, con, catalog: Catalog, skill_ids, day: date, day_index
 
 def _write_courses(ledger, catalog: Catalog, day: date, courses: list[int], new: list[int]):
     rows = [
-        [catalog.course_ids[c], catalog.course_titles[c], LEVELS[catalog.course_level[c]]]
-        for c in courses
+        [
+            catalog.course_ids[course],
+            catalog.course_titles[course],
+            LEVELS[catalog.course_level[course]],
+        ]
+        for course in courses
     ]
     source_file = write_small_csv(ledger, "courses", day, ["course_id", "title", "level"], rows)
     for j, course in enumerate(courses):
@@ -203,8 +207,10 @@ def _write_items(ledger, con, catalog: Catalog, skill_ids, day, day_index, new) 
     items = np.flatnonzero(np.isin(catalog.item_course, new))
     skill = np.array(
         [
-            skill_ids[s] if tagged else None
-            for s, tagged in zip(catalog.item_skill[items], catalog.item_tagged[items], strict=True)
+            skill_ids[skill] if tagged else None
+            for skill, tagged in zip(
+                catalog.item_skill[items], catalog.item_tagged[items], strict=True
+            )
         ],
         dtype=object,
     )
