@@ -92,7 +92,7 @@ STAGES = (
 LABELS = dict(STAGES)
 WHOLE = "whole"
 
-# A landing file of one day: <entity>_<YYYY-MM-DD>[suffix].<csv|parquet> (sample_data._copy).
+# A landing file of one day: <entity>_<YYYY-MM-DD>[suffix].<csv|parquet> (sample_data.writers).
 DAY_FILE = re.compile(r"^[a-z_]+_(\d{4}-\d{2}-\d{2})[^/]*\.(csv|parquet)$")
 
 
