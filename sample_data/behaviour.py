@@ -101,7 +101,8 @@ class Simulator:
         self.enrolled_at = np.zeros(n, dtype=np.int64)
         self.enrolled_format = np.zeros(n, dtype=np.int64)
 
-    def day(self, day_index: int, day_ts: int) -> DayActivity:
+    def day(self, day_index: int, midnight: int) -> DayActivity:
+        """Simulate day ``day_index``, whose 00:00 UTC is ``midnight`` (epoch seconds)."""
         rng, learners = self.rng, self.learners
         joined = learners.join_end[day_index]
         active = np.flatnonzero(rng.random(joined) < learners.activity[:joined])
@@ -109,11 +110,11 @@ class Simulator:
         self.current_course[busy[rng.random(len(busy)) < DROPOUT]] = -1
         new_learner, new_course = self._enroll(active, day_index)
         in_session = active[self.current_course[active] >= 0]
-        start = day_ts + rng.integers(6 * 3600, 21 * 3600, len(in_session))
+        start = midnight + rng.integers(6 * 3600, 21 * 3600, len(in_session))
         enrolled = self._enrollment_times(in_session, start, new_learner, new_course)
         course = self.current_course[in_session]
-        first, theta, failed, n_items = self._session_attempts(in_session, start, day_ts)
-        attempts = _concatenate_by_time(self._with_retries(first, theta, failed, day_ts))
+        first, theta, failed, n_items = self._session_attempts(in_session, start, midnight)
+        attempts = _concatenate_by_time(self._with_retries(first, theta, failed, midnight))
         self.position[in_session] += n_items
         completed = self._complete(in_session, course, attempts)
         return DayActivity(attempts=attempts, enrolled=enrolled, completed=completed)
@@ -175,7 +176,7 @@ class Simulator:
             todo = todo[~found]
         return chosen
 
-    def _session_attempts(self, in_session, start, day_ts):
+    def _session_attempts(self, in_session, start, midnight):
         """First attempts at the next items of each session; with abilities, failures, sizes."""
         rng, catalog = self.rng, self.catalog
         course = self.current_course[in_session]
@@ -191,7 +192,7 @@ class Simulator:
         elapsed = np.cumsum(gap)
         elapsed -= np.repeat(elapsed[first_row] - gap[first_row], n_items)
         submitted_at = np.minimum(
-            np.repeat(start, n_items) + elapsed.astype(np.int64), day_ts + LAST_SECOND
+            np.repeat(start, n_items) + elapsed.astype(np.int64), midnight + LAST_SECOND
         )
         theta = self.learners.theta[learner, catalog.item_skill[item]]
         score, failed = self._respond(item, theta)
@@ -201,7 +202,7 @@ class Simulator:
         first = Attempts(learner, item, submitted_at, score, np.ones(len(item), dtype=np.int64))
         return first, theta, failed, n_items
 
-    def _with_retries(self, first: Attempts, theta, failed, day_ts: int) -> list[Attempts]:
+    def _with_retries(self, first: Attempts, theta, failed, midnight: int) -> list[Attempts]:
         """The first attempts, then retries of failed ones (RETRY_P per round)."""
         rng = self.rng
         parts = [first]
@@ -213,7 +214,7 @@ class Simulator:
                 previous.submitted_at[again]
                 + 30
                 + rng.exponential(90, len(again)).astype(np.int64),
-                day_ts + LAST_SECOND,
+                midnight + LAST_SECOND,
             )
             item = previous.item[again]
             score, retry_failed = self._respond(item, retry_theta)

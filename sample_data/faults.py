@@ -59,9 +59,9 @@ RESERVOIR_PER_DAY = 64
 # Dimension files
 
 
-def company_fault_rows(day_ts: int) -> list[tuple[list[str], str]]:
+def company_fault_rows(midnight: int) -> list[tuple[list[str], str]]:
     """(row, reason) of the invalid companies appended to the first companies file."""
-    at = iso_text(day_ts)
+    at = iso_text(midnight)
     fake = [FAKE_COMPANY_BASE + k for k in range(1, 5)]
     return [
         ([f"CO{fake[0]}", "Faultline Ltd", "retail", "XX1", "120", at], "invalid_country"),
@@ -75,7 +75,7 @@ def company_fault_rows(day_ts: int) -> list[tuple[list[str], str]]:
 
 
 def add_learner_faults(
-    rng, rows: list, day_index: int, fault_day: int, roles: list[str], company_id: str, day_ts
+    rng, rows: list, day_index: int, fault_day: int, roles: list[str], company_id: str, midnight
 ) -> list[tuple[int, str, str]]:
     """Add a duplicate (days 0 and ``fault_day``) and, on ``fault_day``, learners of unknown
     companies and one without id to ``rows``; return (row number, key, reason) of each."""
@@ -86,7 +86,7 @@ def add_learner_faults(
         faults.append((duplicate_at + 2, rows[duplicate_at][0], "exact_duplicate"))
     if day_index != fault_day:
         return faults
-    at = iso_text(day_ts + 3600)
+    at = iso_text(midnight + 3600)
     for k in range(1, 4):
         learner_id = f"L{REJECTED_LEARNER_BASE + k:08d}"
         unknown_company = f"CO{FAKE_COMPANY_BASE + 10 + k}"
@@ -98,7 +98,7 @@ def add_learner_faults(
 
 
 def add_enrollment_faults(
-    rng, rows: list, catalog: Catalog, day_ts: int
+    rng, rows: list, catalog: Catalog, midnight: int
 ) -> list[tuple[int, str, str]]:
     """Insert enrollments of unknown learners and courses at random rows of ``rows``; return
     (row number, key, reason) of each, renumbered as later ones are inserted before them."""
@@ -111,7 +111,7 @@ def add_enrollment_faults(
             key = ("L0000001", f"CRS{FAKE_COURSE_BASE + k}")
             reason = "unknown_course"
         at = int(rng.integers(len(rows) + 1))
-        rows.insert(at, [key[0], key[1], iso_text(day_ts + 7200), None, None])
+        rows.insert(at, [key[0], key[1], iso_text(midnight + 7200), None, None])
         faults = [
             (row_number + (1 if row_number >= at + 1 else 0), fault_key, fault_reason)
             for row_number, fault_key, fault_reason in faults

@@ -140,25 +140,26 @@ class _Run:
         self.superseded_companies = 0
 
     def day(self, day_index: int, day: date, start_date: date) -> None:
-        day_ts = ((start_date - date(1970, 1, 1)).days + day_index) * 86400
-        self._companies(day_index, day, day_ts)
-        self._learners(day_index, day, day_ts)
+        # epoch seconds of the day's 00:00 UTC
+        midnight = ((start_date - date(1970, 1, 1)).days + day_index) * 86400
+        self._companies(day_index, day, midnight)
+        self._learners(day_index, day, midnight)
         # the initial catalog, then a full re-export with new courses mid-period
         if day_index == 0 or day_index == self.release_day:
             write_catalog(self.ledger, self.con, self.catalog, self.seeds.skill_ids, day, day_index)
-        activity = self.simulator.day(day_index, day_ts)
-        self._enrollments(day_index, day, day_ts, activity)
+        activity = self.simulator.day(day_index, midnight)
+        self._enrollments(day_index, day, midnight, activity)
         self.n_attempts += self.attempts.write(day_index, day, activity.attempts)
 
-    def _companies(self, day_index: int, day: date, day_ts: int) -> None:
+    def _companies(self, day_index: int, day: date, midnight: int) -> None:
         """The initial population with a few invalid rows, later size changes."""
         companies, n = self.companies, len(self.companies.ids)
         if day_index == 0:
-            faults = company_fault_rows(day_ts)
-            write_companies(self.ledger, companies, day, range(n), [day_ts] * n, faults)
+            faults = company_fault_rows(midnight)
+            write_companies(self.ledger, companies, day, range(n), [midnight] * n, faults)
         elif day_index % COMPANY_UPDATE_EVERY == COMPANY_UPDATE_EVERY // 2:
             resized = resize_companies(self.rng, companies)
-            updated_at = day_ts + np.sort(self.rng.integers(8 * 3600, 18 * 3600, len(resized)))
+            updated_at = midnight + np.sort(self.rng.integers(8 * 3600, 18 * 3600, len(resized)))
             duplicate = 0 if self.superseded_companies == 0 else None
             write_companies(
                 self.ledger, companies, day, resized, updated_at, duplicate=duplicate, style="title"
@@ -166,12 +167,12 @@ class _Run:
             self.superseded_companies += len(resized)
             self.ledger.superseded["companies"] += len(resized)
 
-    def _learners(self, day_index: int, day: date, day_ts: int) -> None:
+    def _learners(self, day_index: int, day: date, midnight: int) -> None:
         """Joiners, a few role or name changes, a few rows for unknown companies."""
         rng, learners, roles = self.rng, self.learners, self.seeds.roles
         start_index = learners.join_end[day_index - 1] if day_index else 0
         joiners = np.arange(start_index, learners.join_end[day_index])
-        updated_at = day_ts + (
+        updated_at = midnight + (
             np.zeros(len(joiners), dtype=np.int64)
             if day_index == 0
             else np.sort(rng.integers(0, 6 * 3600, len(joiners)))
@@ -184,23 +185,23 @@ class _Run:
         rows = learner_rows(learners, self.companies, roles, joiners, updated_at, time_formats)
         if day_index > 0 and start_index:
             changed = change_learners(rng, learners, start_index, len(roles))
-            changed_at = day_ts + np.sort(rng.integers(6 * 3600, 20 * 3600, len(changed)))
+            changed_at = midnight + np.sort(rng.integers(6 * 3600, 20 * 3600, len(changed)))
             plain_utc = np.zeros(len(changed), dtype=int)
             rows += learner_rows(learners, self.companies, roles, changed, changed_at, plain_utc)
             self.ledger.superseded["learners"] += len(changed)
         faults = add_learner_faults(
-            rng, rows, day_index, self.learner_fault_day, roles, self.companies.ids[0], day_ts
+            rng, rows, day_index, self.learner_fault_day, roles, self.companies.ids[0], midnight
         )
         if rows:
             write_learners(self.ledger, day, day_index, rows, faults)
 
-    def _enrollments(self, day_index: int, day: date, day_ts: int, activity: DayActivity):
+    def _enrollments(self, day_index: int, day: date, midnight: int, activity: DayActivity):
         """New enrollments and completions; a few of unknown learners and courses."""
         rows = enrollment_rows(self.catalog, activity.enrolled, activity.completed)
         self.n_enrollments += len(activity.enrolled.learner)
         self.ledger.superseded["enrollments"] += len(activity.completed.learner)
         faults = []
         if day_index == self.enrollment_fault_day:
-            faults = add_enrollment_faults(self.rng, rows, self.catalog, day_ts)
+            faults = add_enrollment_faults(self.rng, rows, self.catalog, midnight)
         if rows:
             write_enrollments(self.ledger, day, day_index, rows, faults)

@@ -27,7 +27,7 @@ def test_enrollment_fault_row_numbers_point_at_the_inserted_rows(catalog):
     rows = [
         [f"L{i:07d}", catalog.course_ids[0], "2026-06-01T08:00:00", None, None] for i in range(5)
     ]
-    faults = add_enrollment_faults(np.random.default_rng(3), rows, catalog, day_ts=0)
+    faults = add_enrollment_faults(np.random.default_rng(3), rows, catalog, midnight=0)
     assert len(rows) == 11 and len(faults) == 6
     for row_number, key, reason in faults:
         assert "|".join(rows[row_number - 1][:2]) == key
@@ -39,7 +39,7 @@ def test_learner_faults_on_the_fault_day_duplicate_a_row_and_add_rejected_ones()
         [f"L{i:07d}", "CO00001", "analyst", "Ana Becker", "2026-06-01T00:00:00"] for i in (1, 2)
     ]
     faults = add_learner_faults(
-        np.random.default_rng(0), rows, 1, 1, ["analyst"], "CO00001", day_ts=0
+        np.random.default_rng(0), rows, 1, 1, ["analyst"], "CO00001", midnight=0
     )
     reasons = [reason for _, _, reason in faults]
     assert reasons == ["exact_duplicate"] + ["unknown_company"] * 3 + ["missing_key"]
