@@ -35,11 +35,11 @@ dev: manifest
 	$(BIN)/dagster dev -m orchestration.definitions
 
 lint: install
-	$(BIN)/ruff check orchestration irt_models tests benchmarks
-	$(BIN)/ruff format --check orchestration irt_models tests benchmarks
+	$(BIN)/ruff check orchestration irt_models tests benchmarks sample_data
+	$(BIN)/ruff format --check orchestration irt_models tests benchmarks sample_data
 
 sample: install
-	$(BIN)/python -m orchestration.sample_data
+	$(BIN)/python -m sample_data
 
 clean:
 	rm -rf data target logs

@@ -53,7 +53,7 @@ def refresh(workdir: Path, size: str, seed: int) -> None:
         [
             python,
             "-m",
-            "orchestration.sample_data",
+            "sample_data",
             "--companies",
             str(companies),
             "--learners",

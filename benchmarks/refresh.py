@@ -56,8 +56,8 @@ from pathlib import Path
 
 import duckdb
 
-from orchestration.sample_data import DEFAULT_START
 from orchestration.settings import REPO_ROOT, Settings
+from sample_data import DEFAULT_START
 
 SEED = 7
 POLL_SECONDS = 0.2
@@ -92,7 +92,7 @@ STAGES = (
 LABELS = dict(STAGES)
 WHOLE = "whole"
 
-# A landing file of one day: <entity>_<YYYY-MM-DD>[suffix].<csv|parquet> (sample_data._copy).
+# A landing file of one day: <entity>_<YYYY-MM-DD>[suffix].<csv|parquet> (sample_data.writers).
 DAY_FILE = re.compile(r"^[a-z_]+_(\d{4}-\d{2}-\d{2})[^/]*\.(csv|parquet)$")
 
 
@@ -388,7 +388,7 @@ def generate(size: Size, workdir: Path, keep: bool, env: dict[str, str]) -> Meas
             shutil.rmtree(path)
         elif path.exists():
             path.unlink()
-    cmd = [sys.executable, "-m", "orchestration.sample_data"]
+    cmd = [sys.executable, "-m", "sample_data"]
     cmd += ["--companies", str(size.companies), "--learners", str(size.learners)]
     cmd += ["--days", str(size.days + 1), "--seed", str(SEED)]
     cmd += ["--out", str(landing), "--truth", str(truth)]

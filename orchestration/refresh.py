@@ -136,7 +136,7 @@ def execute_refresh(
 def refresh(args: argparse.Namespace, settings: Settings, out: IO[str], live: bool):
     """Sample data when needed, the manifest, the job; each a stage line on ``out``."""
     if not args.skip_sample and not landing_has_files(settings.landing_dir):
-        from orchestration.sample_data import generate
+        from sample_data import generate
 
         out.write(f"Landing folder {settings.landing_dir} is empty: generating the sample data.\n")
         with timed_stage(out, "sample data"):

@@ -28,8 +28,8 @@ import pytest
 import orchestration.ingest as ingest
 from orchestration.dbt_project import isolated_dbt_env, run_dbt
 from orchestration.irt_runs import IrtSettings, run_calibration, run_scoring, verify_scoring
-from orchestration.sample_data import generate
 from orchestration.settings import load_settings
+from sample_data import generate
 
 pytestmark = pytest.mark.slow
 

@@ -20,8 +20,8 @@ import duckdb
 import numpy as np
 import pytest
 
-from orchestration.sample_data import generate
 from orchestration.settings import load_settings
+from sample_data import generate
 
 COMPANIES, LEARNERS, DAYS = 30, 4000, 45
 MARTS = (

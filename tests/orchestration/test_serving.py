@@ -253,7 +253,7 @@ def refreshed(tmp_path_factory) -> dict:
         "DAGSTER_HOME": str(root / "dagster_home"),
     }
     subprocess.run(
-        [sys.executable, "-m", "orchestration.sample_data", *SAMPLE],  # into SKILLGAP_LANDING_DIR
+        [sys.executable, "-m", "sample_data", *SAMPLE],  # into SKILLGAP_LANDING_DIR
         check=True,
         cwd=REPO_ROOT,
         env=env,

@@ -24,7 +24,7 @@ import duckdb
 import numpy as np
 import pytest
 
-from orchestration.sample_data import ENTITIES, SEEDS_DIR, generate
+from sample_data import ENTITIES, SEEDS_DIR, generate
 
 REQUIRED = {
     "companies": ("company_id", "industry", "country", "employee_count"),
