@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 import numpy as np
 
@@ -329,16 +327,6 @@ def thresholds_array(thresholds, n: int) -> np.ndarray:
     return b
 
 
-class ItemParameters(NamedTuple):
-    """One item's parameters as given for a fixed-item calibration or a warm start."""
-
-    slope: float
-    thresholds: np.ndarray
-    model: str | None
-    # Response value of each model category (0..K-1 unless categories were collapsed).
-    categories: np.ndarray
-
-
 def category_values(categories, k: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """(n_items, max K) response value of each model category, padded with -1.
 
@@ -389,44 +377,3 @@ def model_categories(values: np.ndarray, item: np.ndarray, response: np.ndarray)
     for t in range(1, padded.shape[1]):
         category += padded[item, t] <= response
     return category
-
-
-def parameters_from(source, name: str) -> dict[object, ItemParameters]:
-    """Item parameters keyed by label from a Calibration or a mapping.
-
-    Returns a dict label -> ItemParameters; a mapping's items get categories ``0..K-1``.
-    """
-    if source is None:
-        return {}
-    if isinstance(source, Calibration):
-        out = {}
-        labels = source.items.tolist()
-        for i in np.nonzero(source.fitted)[0]:
-            k = source.n_categories[i]
-            out[labels[i]] = ItemParameters(
-                float(source.slope[i]),
-                source.thresholds[i, : k - 1].astype(float),
-                str(source.model[i]),
-                source.categories[i, :k].astype(np.int64),
-            )
-        return out
-    if isinstance(source, Mapping):
-        out = {}
-        for lab, val in source.items():
-            try:
-                a, b = val[0], val[1]
-            except (TypeError, IndexError, KeyError) as exc:
-                raise ValueError(
-                    f"{name}: expected item -> (slope, thresholds), got {val!r} for {lab!r}"
-                ) from exc
-            b = np.atleast_1d(np.asarray(b, dtype=float))
-            if not np.isfinite(a) or b.size == 0 or not np.all(np.isfinite(b)):
-                raise ValueError(f"{name}: item {lab!r} needs a finite slope and thresholds")
-            if np.any(np.diff(b) <= 0):
-                raise ValueError(f"{name}: item {lab!r} needs increasing thresholds")
-            out[lab] = ItemParameters(float(a), b, None, np.arange(len(b) + 1))
-        return out
-    raise ValueError(
-        f"{name}: expected a Calibration or a mapping item -> (slope, thresholds), "
-        f"got {type(source).__name__}"
-    )

@@ -27,11 +27,12 @@ import numpy as np
 from scipy.special import expit
 
 from . import quadrature as quad
-from .data import as_labels, as_responses
+from .data import long_format
 from .estep import Design, block_posterior, group_order
 from .groups import person_groups
 from .models import log_probs
 from .results import Calibration, model_categories
+from .validation import check_calibration, check_score_options
 
 
 class Scores(NamedTuple):
@@ -105,12 +106,7 @@ def score(
     -------
     Scores
     """
-    if not isinstance(calibration, Calibration):
-        raise ValueError(f"calibration: expected a Calibration, got {type(calibration).__name__}")
-    if method not in ("eap", "map"):
-        raise ValueError(f"method: expected 'eap' or 'map', got {method!r}")
-    if unknown_items not in ("ignore", "raise"):
-        raise ValueError(f"unknown_items: expected 'ignore' or 'raise', got {unknown_items!r}")
+    check_score_options(calibration, method, unknown_items)
     prep = _prepare(calibration, persons, items, responses, unknown_items, groups)
     n_used = np.bincount(prep.person, minlength=len(prep.person_labels))
     theta, se = _score_eap(calibration, prep, quadrature, n_jobs)
@@ -167,20 +163,13 @@ def marginal_loglik(
     -------
     float
     """
-    if not isinstance(calibration, Calibration):
-        raise ValueError(f"calibration: expected a Calibration, got {type(calibration).__name__}")
+    check_calibration(calibration)
     prep = _prepare(calibration, persons, items, responses, "ignore")
     return _posterior_pass(calibration, prep, quadrature, n_jobs, want_scores=False)[2]
 
 
 def _prepare(cal, persons, items, responses, unknown_items, groups=None) -> _Prepared:
-    p = as_labels(persons, "persons")
-    i = as_labels(items, "items")
-    r = as_responses(responses)
-    if not (len(p) == len(i) == len(r)):
-        raise ValueError(
-            f"persons, items, responses: expected equal lengths, got {len(p)}, {len(i)}, {len(r)}"
-        )
+    p, i, r = long_format(persons, items, responses)
     person_labels, person = np.unique(p, return_inverse=True)
     group = None
     if groups is not None:
