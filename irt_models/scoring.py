@@ -115,25 +115,43 @@ def score(
     return Scores(prep.person_labels, theta, se, n_used.astype(np.int64))
 
 
-def marginal_reliability(scores: Scores) -> float:
+def marginal_reliability(scores: Scores | None = None, *, theta=None, se=None) -> float:
     """Empirical marginal reliability of EAP scores (mirt ``empirical_rxx``).
 
-    ``var(theta) / (var(theta) + mean(se^2))`` over persons with at least one response.
+    ``var(theta) / (var(theta) + mean(se^2))``. Give either ``scores`` (then over persons
+    with at least one response) or the arrays ``theta`` and ``se`` (then over every entry;
+    leave out persons without responses first):
+
+        marginal_reliability(score(cal, persons, items, responses))
+        marginal_reliability(theta=stored_theta, se=stored_se)
 
     Parameters
     ----------
-    scores : Scores
+    scores : Scores, optional
+    theta, se : array-like of shape (n_persons,), optional
+        Keyword only, both or neither; not together with ``scores``.
 
     Returns
     -------
     float
         NaN when fewer than two persons have responses.
     """
-    used = np.asarray(scores.n_items) > 0
-    if used.sum() < 2:
+    if scores is not None:
+        if theta is not None or se is not None:
+            raise ValueError("scores, theta, se: give scores or theta and se, not both")
+        used = np.asarray(scores.n_items) > 0
+        theta, se = scores.theta[used], scores.se[used]
+    else:
+        if theta is None or se is None:
+            raise ValueError("theta, se: expected both (or scores)")
+        theta = np.asarray(theta, dtype=float).reshape(-1)
+        se = np.asarray(se, dtype=float).reshape(-1)
+        if len(theta) != len(se):
+            raise ValueError(f"theta, se: expected equal lengths, got {len(theta)}, {len(se)}")
+    if len(theta) < 2:
         return float("nan")
-    v = float(np.var(scores.theta[used]))
-    e = float(np.mean(np.square(scores.se[used])))
+    v = float(np.var(theta))
+    e = float(np.mean(np.square(se)))
     return v / (v + e) if v + e > 0 else float("nan")
 
 
