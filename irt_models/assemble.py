@@ -19,7 +19,6 @@ def calibration_result(
     state: EMState,
     final: FinalPass,
     *,
-    slope_free: np.ndarray,
     iterations: int,
     converged: bool,
     n_persons: int,
@@ -27,49 +26,24 @@ def calibration_result(
     person_groups: PersonGroups | None,
     multi: bool,
 ) -> Calibration:
-    """``slope_free`` is over the included items; ``multi``: the groups had moments of their
+    """``multi``: the groups had moments of their
     own in the fit (more than one large group)."""
     status, included = bank.status, layout.included
+    slope_free = state.slope_free
     n_items = len(bank.labels)
-    max_categories = status.category_values.shape[1]
-    estimated = status.fitted[included]
-    a, d = state.a, state.d
-
-    slope = np.full(n_items, np.nan)
-    thresholds = np.full((n_items, max_categories - 1), np.nan)
-    slope_se = np.full(n_items, np.nan)
-    thresholds_se = np.full((n_items, max_categories - 1), np.nan)
-    difficulty_se = np.full(n_items, np.nan)
-    slope[included] = a
-    thresholds[included, : d.shape[1]] = -d / a[:, None]
-    if final.cov is not None:
-        ses = threshold_standard_errors(final.cov, a, d, layout.n_categories, estimated, slope_free)
-        slope_se[included] = ses[0]
-        thresholds_se[included, : d.shape[1]] = ses[1]
-        difficulty_se[included] = ses[2]
-    n_thresholds = np.isfinite(thresholds).sum(axis=1)
-    difficulty = np.where(
-        n_thresholds > 0,
-        np.nansum(thresholds, axis=1) / np.maximum(n_thresholds, 1),
-        np.nan,
-    )
+    parameters = _item_parameters(n_items, status, layout, state, final.cov, slope_free)
     infit = np.full(n_items, np.nan)
     outfit = np.full(n_items, np.nan)
     infit[included], outfit[included] = final.infit, final.outfit
     fit_flag = np.full(n_items, None, dtype=object)
-    fit_flag[included] = fit_flags(a, slope_free, final.infit, final.outfit)
+    fit_flag[included] = fit_flags(state.a, slope_free, final.infit, final.outfit)
     n_categories = np.where(
         status.n_categories > 0, status.n_categories, np.maximum(bank.declared, 1)
     )
     return Calibration(
         items=bank.labels,
         model=bank.models,
-        slope=slope,
-        difficulty=difficulty,
-        thresholds=thresholds,
-        slope_se=slope_se,
-        difficulty_se=difficulty_se,
-        thresholds_se=thresholds_se,
+        **parameters,
         n_responses=bank.n_responses.astype(np.int64),
         n_categories=n_categories.astype(np.int64),
         categories=status.category_values,
@@ -86,6 +60,40 @@ def calibration_result(
         quadrature=int(quadrature),
         **group_fields(person_groups, multi, state),
     )
+
+
+def _item_parameters(n_items, status, layout, state, cov, slope_free) -> dict[str, np.ndarray]:
+    """Slopes, thresholds, difficulties and their standard errors over the universe."""
+    included = layout.included
+    max_categories = status.category_values.shape[1]
+    a, d = state.a, state.d
+    slope = np.full(n_items, np.nan)
+    thresholds = np.full((n_items, max_categories - 1), np.nan)
+    slope_se = np.full(n_items, np.nan)
+    thresholds_se = np.full((n_items, max_categories - 1), np.nan)
+    difficulty_se = np.full(n_items, np.nan)
+    slope[included] = a
+    thresholds[included, : d.shape[1]] = -d / a[:, None]
+    if cov is not None:
+        estimated = status.fitted[included]
+        ses = threshold_standard_errors(cov, a, d, layout.n_categories, estimated, slope_free)
+        slope_se[included] = ses[0]
+        thresholds_se[included, : d.shape[1]] = ses[1]
+        difficulty_se[included] = ses[2]
+    n_thresholds = np.isfinite(thresholds).sum(axis=1)
+    difficulty = np.where(
+        n_thresholds > 0,
+        np.nansum(thresholds, axis=1) / np.maximum(n_thresholds, 1),
+        np.nan,
+    )
+    return {
+        "slope": slope,
+        "difficulty": difficulty,
+        "thresholds": thresholds,
+        "slope_se": slope_se,
+        "difficulty_se": difficulty_se,
+        "thresholds_se": thresholds_se,
+    }
 
 
 def merge_flags(status: np.ndarray, fit: np.ndarray) -> np.ndarray:

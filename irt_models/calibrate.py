@@ -173,29 +173,11 @@ def calibrate(
     n_persons = coded.n_persons
     del coded  # the response-level arrays are in layout.design from here on
 
-    # -- starting values -------------------------------------------------------------------
-    included = layout.included
-    estimated = bank.status.fitted[included]
-    included_models = bank.models[included]
-    slope_free = estimated & (included_models != "rasch")
-    labels = bank.labels.tolist()
-    a, d = item_starts(layout, labels, bank.status.is_fixed, slope_free, fixed, start)
-    mean_free, var_free = free_latent_moments(
-        bank.status.is_fixed[included], included_models, layout.answered
-    )
-    latent_mean, latent_var = latent_start(fixed_items, init, mean_free, var_free)
-
-    # -- EM ----------------------------------------------------------------------------------
+    # -- starting values, EM ---------------------------------------------------------------
+    state = _starting_state(bank, layout, fixed, start, fixed_items, init, multi_groups)
     all_items = items_by_categories(
-        layout.n_categories, layout.row_offset, np.ones(len(included), dtype=bool)
+        layout.n_categories, layout.row_offset, np.ones(len(layout.included), dtype=bool)
     )
-    estimated_items = items_by_categories(layout.n_categories, layout.row_offset, estimated)
-    state = EMState(a, d, latent_mean, latent_var, estimated_items, slope_free, mean_free, var_free)
-    if multi:
-        # identification: "scale" standardises the mixture to N(0, 1), "shift" only centres
-        # it (Rasch slopes fix the unit), "none" when answered anchors define the scale
-        identification = "none" if mean_free else ("shift" if var_free else "scale")
-        state.set_groups(groups_of, identification, estimated)
     iterations, converged, delta = run_em(state, layout, all_items, nodes, prior, tol, max_iter)
     if not converged:
         warnings.warn(
@@ -212,7 +194,6 @@ def calibrate(
         layout,
         state,
         final,
-        slope_free=slope_free,
         iterations=iterations,
         converged=converged,
         n_persons=n_persons,
@@ -251,3 +232,33 @@ def _items_and_layout(
         )
     layout = response_layout(coded, item, response, observed, status, multi_groups, n_nodes, n_jobs)
     return ItemBank(labels, models, declared, n_responses, status), layout
+
+
+def _starting_state(
+    bank: ItemBank,
+    layout: ResponseLayout,
+    fixed: dict,
+    start: dict,
+    fixed_items,
+    init,
+    multi_groups: PersonGroups | None,
+) -> EMState:
+    """Starting values of the included items and the latent moments, as an EMState."""
+    included = layout.included
+    estimated = bank.status.fitted[included]
+    included_models = bank.models[included]
+    slope_free = estimated & (included_models != "rasch")
+    labels = bank.labels.tolist()
+    a, d = item_starts(layout, labels, bank.status.is_fixed, slope_free, fixed, start)
+    mean_free, var_free = free_latent_moments(
+        bank.status.is_fixed[included], included_models, layout.answered
+    )
+    latent_mean, latent_var = latent_start(fixed_items, init, mean_free, var_free)
+    estimated_items = items_by_categories(layout.n_categories, layout.row_offset, estimated)
+    state = EMState(a, d, latent_mean, latent_var, estimated_items, slope_free, mean_free, var_free)
+    if multi_groups is not None:
+        # identification: "scale" standardises the mixture to N(0, 1), "shift" only centres
+        # it (Rasch slopes fix the unit), "none" when answered anchors define the scale
+        identification = "none" if mean_free else ("shift" if var_free else "scale")
+        state.set_groups(multi_groups, identification, estimated)
+    return state

@@ -254,19 +254,7 @@ class Calibration:
             raise ValueError(f"slope: expected {n} values, got {len(a)}")
         b = thresholds_array(thresholds, n)
         k = np.sum(np.isfinite(b), axis=1) + 1
-        if np.any(k < 2):
-            raise ValueError("thresholds: every item needs at least one finite threshold")
-        for i in range(n):
-            bi = b[i, : k[i] - 1]
-            if np.any(np.isnan(b[i, : k[i] - 1])) or np.any(np.diff(bi) <= 0):
-                raise ValueError(f"thresholds: item {labels[i]!r} needs increasing thresholds")
-        if np.any(~np.isfinite(a)):
-            raise ValueError("slope: expected finite values")
-        if not (np.isfinite(latent_mean) and latent_var > 0):
-            raise ValueError(
-                f"latent_mean, latent_var: expected finite mean and positive variance, got "
-                f"{latent_mean}, {latent_var}"
-            )
+        _check_parameters(labels, a, b, k, latent_mean, latent_var)
         order = np.argsort(labels, kind="stable")
         kmax = int(k.max())
         cats = category_values(categories, k, labels)
@@ -292,6 +280,24 @@ class Calibration:
             latent_mean=float(latent_mean),
             latent_var=float(latent_var),
             quadrature=int(quadrature),
+        )
+
+
+def _check_parameters(labels, a, b, k, latent_mean, latent_var) -> None:
+    """The parameters of ``from_parameters``: finite slopes, increasing thresholds, a
+    finite latent mean and a positive variance."""
+    if np.any(k < 2):
+        raise ValueError("thresholds: every item needs at least one finite threshold")
+    for i in range(len(labels)):
+        bi = b[i, : k[i] - 1]
+        if np.any(np.isnan(b[i, : k[i] - 1])) or np.any(np.diff(bi) <= 0):
+            raise ValueError(f"thresholds: item {labels[i]!r} needs increasing thresholds")
+    if np.any(~np.isfinite(a)):
+        raise ValueError("slope: expected finite values")
+    if not (np.isfinite(latent_mean) and latent_var > 0):
+        raise ValueError(
+            f"latent_mean, latent_var: expected finite mean and positive variance, got "
+            f"{latent_mean}, {latent_var}"
         )
 
 
