@@ -26,8 +26,11 @@ def calibration_result(
     person_groups: PersonGroups | None,
     multi: bool,
 ) -> Calibration:
-    """``multi``: the groups had moments of their
-    own in the fit (more than one large group)."""
+    """The Calibration over the whole item universe from the fitted state.
+
+    ``person_groups`` is None without groups; ``multi`` says whether the groups had latent
+    moments of their own in the fit (more than one large group) or were all pooled.
+    """
     status, included = bank.status, layout.included
     slope_free = state.slope_free
     n_items = len(bank.labels)

@@ -51,10 +51,8 @@ def final_pass(
     log_prior = state.log_prior(nodes)
     n_included = len(state.a)
     intercepts = np.where(np.isfinite(state.d), state.d, -np.inf)
-    row_category = np.arange(n_rows) - np.repeat(
-        np.concatenate([[0], np.cumsum(layout.n_categories)[:-1]]), layout.n_categories
-    )
-    scores = _ScoreSetup(layout, state, all_items, nodes, log_prior) if se else None
+    row_category = np.arange(n_rows) - np.repeat(layout.row_offset, layout.n_categories)
+    scores = _PersonScores(layout, state, all_items, nodes, log_prior) if se else None
 
     def block(blk):
         post, logp = block_posterior(blk, log_table, log_prior)
@@ -90,7 +88,7 @@ def final_pass(
     return FinalPass(loglik, infit, outfit, cov)
 
 
-class _ScoreSetup:
+class _PersonScores:
     """Persons' scores (Fisher's identity) for the cross-product information, by block."""
 
     def __init__(self, layout: ResponseLayout, state: EMState, all_items, nodes, log_prior):
