@@ -9,7 +9,9 @@ mirt (Chalmers 2012):
 - ``link``: Stocking-Lord or mean/sigma linking between two calibrations;
 - ``item_fit``: infit/outfit mean squares and discrimination flags;
 - ``marginal_loglik``: the marginal log-likelihood of data under given parameters;
-- ``simulate``: seedable data for tests and benchmarks.
+- ``simulate``: seedable data for tests and benchmarks;
+- ``item_information`` / ``test_information``: Fisher information curves;
+- ``assign_skill``: which of several skills an item assesses, chosen by the data.
 
 ``Calibration.from_parameters`` rebuilds a calibration from stored parameters.
 """
@@ -17,12 +19,14 @@ mirt (Chalmers 2012):
 from .calibrate import ConvergenceWarning, calibrate
 from .data import wide_to_long
 from .fit import ItemFit, item_fit
+from .item_information import item_information, test_information
 from .linking import Linking, link
 from .models import MODELS
 from .mstep import ItemPrior
 from .results import FLAGS, Calibration
 from .scoring import Scores, marginal_loglik, marginal_reliability, score
 from .simulate import Simulation, simulate, simulate_items
+from .skill_assignment import SkillAssignment, assign_skill
 
 __all__ = [
     "FLAGS",
@@ -34,13 +38,17 @@ __all__ = [
     "Linking",
     "Scores",
     "Simulation",
+    "SkillAssignment",
+    "assign_skill",
     "calibrate",
     "item_fit",
+    "item_information",
     "link",
     "marginal_loglik",
     "marginal_reliability",
     "score",
     "simulate",
     "simulate_items",
+    "test_information",
     "wide_to_long",
 ]

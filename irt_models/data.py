@@ -70,6 +70,18 @@ def as_responses(values, name: str = "responses") -> np.ndarray:
     return arr
 
 
+def long_format(persons, items, responses) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Person labels, item labels and responses, checked to be 1-D and of equal length."""
+    p = as_labels(persons, "persons")
+    i = as_labels(items, "items")
+    r = as_responses(responses)
+    if not (len(p) == len(i) == len(r)):
+        raise ValueError(
+            f"persons, items, responses: expected equal lengths, got {len(p)}, {len(i)}, {len(r)}"
+        )
+    return p, i, r
+
+
 def encode(persons, items, responses) -> Coded:
     """Validate long-format input and code persons and items.
 
@@ -86,13 +98,7 @@ def encode(persons, items, responses) -> Coded:
     -------
     Coded
     """
-    p = as_labels(persons, "persons")
-    i = as_labels(items, "items")
-    r = as_responses(responses)
-    if not (len(p) == len(i) == len(r)):
-        raise ValueError(
-            f"persons, items, responses: expected equal lengths, got {len(p)}, {len(i)}, {len(r)}"
-        )
+    p, i, r = long_format(persons, items, responses)
     if len(r) == 0:
         raise ValueError("responses: expected at least one response, got none")
     person_labels, person = np.unique(p, return_inverse=True)

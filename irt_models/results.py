@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 import numpy as np
 
@@ -256,19 +254,7 @@ class Calibration:
             raise ValueError(f"slope: expected {n} values, got {len(a)}")
         b = thresholds_array(thresholds, n)
         k = np.sum(np.isfinite(b), axis=1) + 1
-        if np.any(k < 2):
-            raise ValueError("thresholds: every item needs at least one finite threshold")
-        for i in range(n):
-            bi = b[i, : k[i] - 1]
-            if np.any(np.isnan(b[i, : k[i] - 1])) or np.any(np.diff(bi) <= 0):
-                raise ValueError(f"thresholds: item {labels[i]!r} needs increasing thresholds")
-        if np.any(~np.isfinite(a)):
-            raise ValueError("slope: expected finite values")
-        if not (np.isfinite(latent_mean) and latent_var > 0):
-            raise ValueError(
-                f"latent_mean, latent_var: expected finite mean and positive variance, got "
-                f"{latent_mean}, {latent_var}"
-            )
+        _check_parameters(labels, a, b, k, latent_mean, latent_var)
         order = np.argsort(labels, kind="stable")
         kmax = int(k.max())
         cats = category_values(categories, k, labels)
@@ -294,6 +280,24 @@ class Calibration:
             latent_mean=float(latent_mean),
             latent_var=float(latent_var),
             quadrature=int(quadrature),
+        )
+
+
+def _check_parameters(labels, a, b, k, latent_mean, latent_var) -> None:
+    """The parameters of ``from_parameters``: finite slopes, increasing thresholds, a
+    finite latent mean and a positive variance."""
+    if np.any(k < 2):
+        raise ValueError("thresholds: every item needs at least one finite threshold")
+    for i in range(len(labels)):
+        bi = b[i, : k[i] - 1]
+        if np.any(np.isnan(b[i, : k[i] - 1])) or np.any(np.diff(bi) <= 0):
+            raise ValueError(f"thresholds: item {labels[i]!r} needs increasing thresholds")
+    if np.any(~np.isfinite(a)):
+        raise ValueError("slope: expected finite values")
+    if not (np.isfinite(latent_mean) and latent_var > 0):
+        raise ValueError(
+            f"latent_mean, latent_var: expected finite mean and positive variance, got "
+            f"{latent_mean}, {latent_var}"
         )
 
 
@@ -327,16 +331,6 @@ def thresholds_array(thresholds, n: int) -> np.ndarray:
     for i, r in enumerate(rows):
         b[i, : len(r)] = r
     return b
-
-
-class ItemParameters(NamedTuple):
-    """One item's parameters as given for a fixed-item calibration or a warm start."""
-
-    slope: float
-    thresholds: np.ndarray
-    model: str | None
-    # Response value of each model category (0..K-1 unless categories were collapsed).
-    categories: np.ndarray
 
 
 def category_values(categories, k: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -389,44 +383,3 @@ def model_categories(values: np.ndarray, item: np.ndarray, response: np.ndarray)
     for t in range(1, padded.shape[1]):
         category += padded[item, t] <= response
     return category
-
-
-def parameters_from(source, name: str) -> dict[object, ItemParameters]:
-    """Item parameters keyed by label from a Calibration or a mapping.
-
-    Returns a dict label -> ItemParameters; a mapping's items get categories ``0..K-1``.
-    """
-    if source is None:
-        return {}
-    if isinstance(source, Calibration):
-        out = {}
-        labels = source.items.tolist()
-        for i in np.nonzero(source.fitted)[0]:
-            k = source.n_categories[i]
-            out[labels[i]] = ItemParameters(
-                float(source.slope[i]),
-                source.thresholds[i, : k - 1].astype(float),
-                str(source.model[i]),
-                source.categories[i, :k].astype(np.int64),
-            )
-        return out
-    if isinstance(source, Mapping):
-        out = {}
-        for lab, val in source.items():
-            try:
-                a, b = val[0], val[1]
-            except (TypeError, IndexError, KeyError) as exc:
-                raise ValueError(
-                    f"{name}: expected item -> (slope, thresholds), got {val!r} for {lab!r}"
-                ) from exc
-            b = np.atleast_1d(np.asarray(b, dtype=float))
-            if not np.isfinite(a) or b.size == 0 or not np.all(np.isfinite(b)):
-                raise ValueError(f"{name}: item {lab!r} needs a finite slope and thresholds")
-            if np.any(np.diff(b) <= 0):
-                raise ValueError(f"{name}: item {lab!r} needs increasing thresholds")
-            out[lab] = ItemParameters(float(a), b, None, np.arange(len(b) + 1))
-        return out
-    raise ValueError(
-        f"{name}: expected a Calibration or a mapping item -> (slope, thresholds), "
-        f"got {type(source).__name__}"
-    )

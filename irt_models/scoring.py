@@ -27,11 +27,12 @@ import numpy as np
 from scipy.special import expit
 
 from . import quadrature as quad
-from .data import as_labels, as_responses
+from .data import long_format
 from .estep import Design, block_posterior, group_order
 from .groups import person_groups
 from .models import log_probs
 from .results import Calibration, model_categories
+from .validation import check_calibration, check_score_options
 
 
 class Scores(NamedTuple):
@@ -105,12 +106,7 @@ def score(
     -------
     Scores
     """
-    if not isinstance(calibration, Calibration):
-        raise ValueError(f"calibration: expected a Calibration, got {type(calibration).__name__}")
-    if method not in ("eap", "map"):
-        raise ValueError(f"method: expected 'eap' or 'map', got {method!r}")
-    if unknown_items not in ("ignore", "raise"):
-        raise ValueError(f"unknown_items: expected 'ignore' or 'raise', got {unknown_items!r}")
+    check_score_options(calibration, method, unknown_items)
     prep = _prepare(calibration, persons, items, responses, unknown_items, groups)
     n_used = np.bincount(prep.person, minlength=len(prep.person_labels))
     theta, se = _score_eap(calibration, prep, quadrature, n_jobs)
@@ -119,25 +115,43 @@ def score(
     return Scores(prep.person_labels, theta, se, n_used.astype(np.int64))
 
 
-def marginal_reliability(scores: Scores) -> float:
+def marginal_reliability(scores: Scores | None = None, *, theta=None, se=None) -> float:
     """Empirical marginal reliability of EAP scores (mirt ``empirical_rxx``).
 
-    ``var(theta) / (var(theta) + mean(se^2))`` over persons with at least one response.
+    ``var(theta) / (var(theta) + mean(se^2))``. Give either ``scores`` (then over persons
+    with at least one response) or the arrays ``theta`` and ``se`` (then over every entry;
+    leave out persons without responses first):
+
+        marginal_reliability(score(cal, persons, items, responses))
+        marginal_reliability(theta=stored_theta, se=stored_se)
 
     Parameters
     ----------
-    scores : Scores
+    scores : Scores, optional
+    theta, se : array-like of shape (n_persons,), optional
+        Keyword only, both or neither; not together with ``scores``.
 
     Returns
     -------
     float
         NaN when fewer than two persons have responses.
     """
-    used = np.asarray(scores.n_items) > 0
-    if used.sum() < 2:
+    if scores is not None:
+        if theta is not None or se is not None:
+            raise ValueError("scores, theta, se: give scores or theta and se, not both")
+        used = np.asarray(scores.n_items) > 0
+        theta, se = scores.theta[used], scores.se[used]
+    else:
+        if theta is None or se is None:
+            raise ValueError("theta, se: expected both (or scores)")
+        theta = np.asarray(theta, dtype=float).reshape(-1)
+        se = np.asarray(se, dtype=float).reshape(-1)
+        if len(theta) != len(se):
+            raise ValueError(f"theta, se: expected equal lengths, got {len(theta)}, {len(se)}")
+    if len(theta) < 2:
         return float("nan")
-    v = float(np.var(scores.theta[used]))
-    e = float(np.mean(np.square(scores.se[used])))
+    v = float(np.var(theta))
+    e = float(np.mean(np.square(se)))
     return v / (v + e) if v + e > 0 else float("nan")
 
 
@@ -167,20 +181,13 @@ def marginal_loglik(
     -------
     float
     """
-    if not isinstance(calibration, Calibration):
-        raise ValueError(f"calibration: expected a Calibration, got {type(calibration).__name__}")
+    check_calibration(calibration)
     prep = _prepare(calibration, persons, items, responses, "ignore")
     return _posterior_pass(calibration, prep, quadrature, n_jobs, want_scores=False)[2]
 
 
 def _prepare(cal, persons, items, responses, unknown_items, groups=None) -> _Prepared:
-    p = as_labels(persons, "persons")
-    i = as_labels(items, "items")
-    r = as_responses(responses)
-    if not (len(p) == len(i) == len(r)):
-        raise ValueError(
-            f"persons, items, responses: expected equal lengths, got {len(p)}, {len(i)}, {len(r)}"
-        )
+    p, i, r = long_format(persons, items, responses)
     person_labels, person = np.unique(p, return_inverse=True)
     group = None
     if groups is not None:

@@ -98,3 +98,16 @@ def test_marginal_reliability_is_high_for_long_tests_and_low_for_short_ones(spar
     )  # fmt: skip
     assert 0.85 < rel_long < 1.0
     assert 0.0 < rel_short < rel_long
+
+
+def test_marginal_reliability_of_arrays_equals_that_of_the_scores(sparse_cal, sparse_sim):
+    s = sparse_sim
+    scores = irt.score(sparse_cal, s.persons, s.items, s.responses)
+    used = scores.n_items > 0
+    from_arrays = irt.marginal_reliability(theta=scores.theta[used], se=scores.se[used])
+    assert from_arrays == irt.marginal_reliability(scores)
+    assert np.isnan(irt.marginal_reliability(theta=[0.5], se=[0.3]))
+    with pytest.raises(ValueError, match="theta, se"):
+        irt.marginal_reliability(theta=scores.theta)
+    with pytest.raises(ValueError, match="not both"):
+        irt.marginal_reliability(scores, theta=scores.theta, se=scores.se)

@@ -38,3 +38,13 @@ def test_test_information_sums_the_items():
     cal = Calibration.from_parameters(["a", "b"], "2pl", [1.0, 2.0], [0.0, 1.0])
     theta = np.array([-1.0, 0.0, 1.0])
     assert np.allclose(test_information(cal, theta), item_information(cal, theta).sum(axis=1))
+
+
+def test_the_package_exports_the_information_curves_and_skill_assignment():
+    import irt_models
+    from irt_models.skill_assignment import assign_skill
+
+    assert irt_models.test_information is test_information
+    assert irt_models.item_information is item_information
+    assert irt_models.assign_skill is assign_skill
+    assert {"assign_skill", "item_information", "test_information"} <= set(irt_models.__all__)
