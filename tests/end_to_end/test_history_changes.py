@@ -25,7 +25,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-import orchestration.ingest as ingest
+import orchestration.ingest.loader as ingest_loader
 from orchestration.dbt_project import isolated_dbt_env, run_dbt
 from orchestration.irt_runs import IrtSettings, run_calibration, run_scoring, verify_scoring
 from orchestration.settings import load_settings
@@ -133,14 +133,14 @@ def history(tmp_path_factory, run_refresh):
         }
     )
     monkeypatch = pytest.MonkeyPatch()
-    real_hash = ingest.content_hash
+    real_hash = ingest_loader.content_hash
 
     def guarded_hash(path: Path) -> str:
         if path.as_posix().endswith(UNREADABLE) and (root / "locked").exists():
             raise PermissionError(13, "Permission denied", str(path))
         return real_hash(path)
 
-    monkeypatch.setattr(ingest, "content_hash", guarded_hash)
+    monkeypatch.setattr(ingest_loader, "content_hash", guarded_hash)
     try:
         settings = load_settings()
         landing = settings.landing_dir

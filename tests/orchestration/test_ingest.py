@@ -293,11 +293,11 @@ def test_unreadable_file_is_reported_and_others_still_load(tmp_path, con, unread
 
 
 def test_file_vanishing_while_loading_is_reported_and_rolled_back(tmp_path, con, monkeypatch):
-    import orchestration.ingest as ingest
+    import orchestration.ingest.loader as ingest_loader
 
     write(tmp_path / "courses" / "a.csv", "course_id\nK1\n")
     write(tmp_path / "courses" / "b.csv", "course_id\nK2\n")
-    real_hash = ingest.content_hash
+    real_hash = ingest_loader.content_hash
 
     def hash_then_vanish(path: Path) -> str:
         digest = real_hash(path)
@@ -305,7 +305,7 @@ def test_file_vanishing_while_loading_is_reported_and_rolled_back(tmp_path, con,
             path.unlink()  # removed by its platform between hashing and loading
         return digest
 
-    monkeypatch.setattr(ingest, "content_hash", hash_then_vanish)
+    monkeypatch.setattr(ingest_loader, "content_hash", hash_then_vanish)
     report = ingest_landing(con, tmp_path)
     assert [(f.file_path, f.status) for f in report.files] == [
         ("courses/a.csv", "failed"),

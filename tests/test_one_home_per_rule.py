@@ -1,0 +1,93 @@
+"""One home per rule: each of these is defined in one place and read everywhere else.
+
+A copy drifts: two definitions of a threshold, of how dbt is found, or of a formula agree on the
+day they are written and not after. Each test names the home and fails when a copy appears in
+the repository's tracked files.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from orchestration.settings import REPO_ROOT
+
+
+def tracked(*patterns: str) -> list[Path]:
+    names = subprocess.run(
+        ["git", "ls-files", "--", *patterns],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    return [REPO_ROOT / name for name in names]
+
+
+def lines_matching(pattern: str, files: list[Path]) -> list[str]:
+    regex = re.compile(pattern)
+    return [
+        f"{path.relative_to(REPO_ROOT)}:{number}: {line.strip()}"
+        for path in files
+        if path.exists()
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if regex.search(line)
+    ]
+
+
+PYTHON = ["*.py"]
+CODE = ["*.py", "Makefile", ".ci/*", "*.sh"]
+SQL = ["dbt_project/*.sql"]
+
+
+def test_dbt_is_found_and_parsed_only_in_orchestration_dbt_project() -> None:
+    home = REPO_ROOT / "orchestration" / "dbt_project.py"
+    copies = lines_matching(
+        r"""with_name\(["']dbt["']\)|bin/dbt\b|\$\(BIN\)/dbt\b|["']parse["'],\s*["']--""",
+        [path for path in tracked(*CODE) if path != home],
+    )
+    assert copies == [], "find or parse dbt through orchestration.dbt_project:\n" + "\n".join(
+        copies
+    )
+
+
+def project_var_names() -> list[str]:
+    with (REPO_ROOT / "dbt_project.yml").open(encoding="utf-8") as handle:
+        return list(yaml.safe_load(handle)["vars"])
+
+
+def test_dbt_vars_have_no_second_value_in_sql_defaults() -> None:
+    """``var('name', default)`` would be a second value, used when dbt_project.yml lacks it."""
+    copies = lines_matching(r"\bvar\(\s*['\"][a-z_]+['\"]\s*,", tracked(*SQL))
+    assert copies == [], "dbt_project.yml vars are the only values:\n" + "\n".join(copies)
+
+
+def test_python_reads_dbt_vars_and_never_assigns_them_a_literal() -> None:
+    """Python reads the shared settings (reportability, gain periods, privacy) through
+    ``orchestration.settings.project_vars()``; a literal assigned to one of their names is a
+    copy that dbt_project.yml no longer governs."""
+    names = "|".join(project_var_names())
+    literal = r"""(\d|\[|\(|["'])"""
+    copies = lines_matching(
+        rf"\b({names})\b\s*(:[^=\n]*)?=\s*{literal}",
+        [path for path in tracked(*PYTHON) if "tests" not in path.parts],
+    )
+    assert copies == [], "read these through project_vars():\n" + "\n".join(copies)
+
+
+def test_marginal_reliability_is_defined_once_in_irt_models() -> None:
+    definitions = lines_matching(r"def (?!test_)\w*marginal_reliability\w*\(", tracked(*PYTHON))
+    assert {line.split(":")[0] for line in definitions} == {"irt_models/scoring.py"}, definitions
+
+
+def test_one_grain_test() -> None:
+    """The generic test ``unique_combination`` is the grain test of every model."""
+    definitions = lines_matching(
+        r"\{%-?\s*(test|macro)\s+\w*unique\w*\(", tracked("dbt_project/*.sql")
+    )
+    assert [line.split(":")[0] for line in definitions] == [
+        "dbt_project/tests/generic/unique_combination.sql"
+    ], definitions
