@@ -1,19 +1,18 @@
 """IRT assets: calibrate every skill and assign items to skills, then score every learner.
 
-Thin wrappers over ``orchestration.irt_runs``: open the warehouse, call it, attach the figures.
+Thin wrappers over the ``orchestration.irt`` package: config in, one call, figures out as
+metadata.
 """
 
+import dataclasses
 from datetime import UTC, datetime
 
 import dagster as dg
 
-from orchestration.irt_runs import (
-    INFORMATION_GRID,
-    IrtSettings,
-    run_calibration,
-    run_scoring,
-    verify_scoring,
-)
+from orchestration.irt.calibration import INFORMATION_GRID, run_calibration
+from orchestration.irt.scoring import run_scoring
+from orchestration.irt.settings import IrtSettings
+from orchestration.irt.verification import verify_scoring
 from orchestration.resources import Warehouse
 from orchestration.settings import project_vars
 
@@ -36,6 +35,8 @@ MIN_REPORTABLE_SHARE = 0.5
 # Learners per skill re-scored from scratch by the scores_equal_rescoring check: a few seconds
 # at 10M responses, and any systematic slip of the incremental scoring shows in a sample.
 VERIFIED_PER_SKILL = 300
+# What the assets compute with, shown in the Dagster UI (kinds, not the legacy compute_kind).
+KINDS = {"python", "duckdb"}
 
 
 class IrtConfig(dg.Config):
@@ -93,18 +94,21 @@ def information_chart(information: dict[str, list[float]]) -> dg.MetadataValue:
     specs=[
         dg.AssetSpec(
             ITEM_PARAMETERS,
+            kinds=KINDS,
             deps=UPSTREAM,
             description="Item slopes, difficulties and thresholds per skill, on the "
             "scale fixed by the first calibration; flags for items to review.",
         ),
         dg.AssetSpec(
             CALIBRATION_RUNS,
+            kinds=KINDS,
             deps=UPSTREAM,
             description="One row per skill and run: sizes, EM iterations, convergence, "
             "log-likelihood, latent moments, marginal reliability, seconds.",
         ),
         dg.AssetSpec(
             ASSIGNMENTS,
+            kinds=KINDS,
             deps=UPSTREAM,
             description="Which skill each item assesses, how that was decided, and the "
             "evidence for items assigned by data.",
@@ -135,7 +139,6 @@ def information_chart(information: dict[str, list[float]]) -> dg.MetadataValue:
     group_name="irt",
     pool="duckdb",
     name="irt_calibration",
-    compute_kind="python",
 )
 def irt_calibration(context: dg.AssetExecutionContext, config: IrtConfig, warehouse: Warehouse):
     """Calibrate each skill (2PL for quizzes, graded response for assignments)."""
@@ -156,13 +159,13 @@ def irt_calibration(context: dg.AssetExecutionContext, config: IrtConfig, wareho
         ).fetchall()
     for run in summary.runs:
         context.log.info(
-            f"{run['skill_id']}: {run['run_type']}, {run['n_items']} items "
-            f"({run['n_new_items']} new), {run['n_responses']} responses, "
-            f"{run['iterations']} iterations, {run['seconds']:.1f} s"
+            f"{run.skill_id}: {run.run_type}, {run.n_items} items "
+            f"({run.n_new_items} new), {run.n_responses} responses, "
+            f"{run.iterations} iterations, {run.seconds:.1f} s"
         )
-    not_converged = [r["skill_id"] for r in summary.runs if not r["converged"]]
+    not_converged = [r.skill_id for r in summary.runs if not r.converged]
     table = skills_table(
-        summary.runs,
+        [dataclasses.asdict(run) for run in summary.runs],
         [
             "skill_id",
             "run_type",
@@ -181,13 +184,13 @@ def irt_calibration(context: dg.AssetExecutionContext, config: IrtConfig, wareho
         metadata={
             "skills": len(summary.runs),
             "per_skill": table,
-            "responses": sum(r["n_responses"] for r in summary.runs),
+            "responses": sum(r.n_responses for r in summary.runs),
         },
     )
     yield dg.MaterializeResult(
         asset_key=ITEM_PARAMETERS,
         metadata={
-            "items": sum(r["n_items"] for r in summary.runs),
+            "items": sum(r.n_items for r in summary.runs),
             "flagged_items": len(summary.flagged),
             "test_information": information_chart(summary.information),
         },
@@ -226,18 +229,21 @@ def irt_calibration(context: dg.AssetExecutionContext, config: IrtConfig, wareho
     specs=[
         dg.AssetSpec(
             ABILITIES,
+            kinds=KINDS,
             deps=[ITEM_PARAMETERS, ASSIGNMENTS, *UPSTREAM],
             description="Each learner's current ability per skill: EAP theta and its "
             "standard error on the skill's stable scale.",
         ),
         dg.AssetSpec(
             HISTORY,
+            kinds=KINDS,
             deps=[ITEM_PARAMETERS, ASSIGNMENTS, *UPSTREAM],
             description="Each new estimate of a learner, as of the data's latest response "
             "when it was made: a log of abilities over time.",
         ),
         dg.AssetSpec(
             PERIOD_START,
+            kinds=KINDS,
             deps=[ITEM_PARAMETERS, ASSIGNMENTS, *UPSTREAM],
             description="Each learner's ability as of each gain period's start, from the "
             "responses submitted by then, on the current item parameters.",
@@ -262,7 +268,6 @@ def irt_calibration(context: dg.AssetExecutionContext, config: IrtConfig, wareho
     group_name="irt",
     pool="duckdb",
     name="irt_scoring",
-    compute_kind="python",
 )
 def irt_scoring(context: dg.AssetExecutionContext, config: IrtConfig, warehouse: Warehouse):
     """Score learners with new responses (EAP); others keep their theta exactly."""
@@ -283,7 +288,7 @@ def irt_scoring(context: dg.AssetExecutionContext, config: IrtConfig, warehouse:
         ).fetchone()
     low = [s for s, _, share in shares if share < MIN_REPORTABLE_SHARE]
     rows = [{"skill_id": s, "learners": n, "reportable_share": share} for s, n, share in shares]
-    rescored = {r["skill_id"]: r["rescored"] for r in summary.per_skill}
+    rescored = {r.skill_id: r.rescored for r in summary.per_skill}
     for row in rows:
         row["rescored"] = rescored.get(row["skill_id"], 0)
     yield dg.MaterializeResult(

@@ -25,7 +25,7 @@ import duckdb
 import pytest
 
 from orchestration.ingest import ensure_raw_schema
-from orchestration.irt_runs import ensure_irt_schema
+from orchestration.irt.tables import ensure_irt_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 DBT = ROOT / ".venv" / "bin" / "dbt"

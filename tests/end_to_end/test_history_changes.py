@@ -28,7 +28,10 @@ import duckdb
 import pytest
 
 import orchestration.ingest as ingest
-from orchestration.irt_runs import IrtSettings, run_calibration, run_scoring, verify_scoring
+from orchestration.irt.calibration import run_calibration
+from orchestration.irt.scoring import run_scoring
+from orchestration.irt.settings import IrtSettings
+from orchestration.irt.verification import verify_scoring
 from orchestration.sample_data import generate
 from orchestration.settings import load_settings
 
