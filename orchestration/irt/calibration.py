@@ -47,6 +47,9 @@ from orchestration.irt.tables import (
 )
 
 INFORMATION_GRID = tuple(float(t) for t in np.arange(-3.0, 3.01, 0.5))
+# An unflagged item beyond these is implausible (parameters_finite_and_plausible check).
+MAX_PLAUSIBLE_SLOPE = 10
+MAX_PLAUSIBLE_DIFFICULTY = 8
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,10 @@ class CalibrationSummary:
     flagged: list[tuple[str, str, str]] = field(default_factory=list)
     # Test information of each skill's scoring items at INFORMATION_GRID.
     information: dict[str, list[float]] = field(default_factory=dict)
+    # (skill_id, item_id) of items with non-finite or implausible parameters.
+    implausible: list[tuple[str, str]] = field(default_factory=list)
+    # Share of each skill's items with a flag.
+    flagged_share: dict[str, float] = field(default_factory=dict)
 
 
 def _calibrate(
@@ -324,6 +331,20 @@ def summarise(
         "select skill_id, item_id, flag from irt.item_parameters where flag is not null "
         "order by skill_id, item_id"
     ).fetchall()
+    summary.implausible = con.execute(
+        # Items flagged for low or negative discrimination have a difficulty that means
+        # little (b = -d/a with a near 0); they are listed with the flagged items.
+        "select skill_id, item_id from irt.item_parameters "
+        "where slope is not null and (not isfinite(slope) or not isfinite(difficulty) "
+        "or (flag is null and (abs(slope) > ? or abs(difficulty) > ?)))",
+        [MAX_PLAUSIBLE_SLOPE, MAX_PLAUSIBLE_DIFFICULTY],
+    ).fetchall()
+    summary.flagged_share = dict(
+        con.execute(
+            "select skill_id, avg((flag is not null)::int) from irt.item_parameters "
+            "group by skill_id order by skill_id"
+        ).fetchall()
+    )
     return summary
 
 

@@ -33,6 +33,7 @@ from orchestration.irt.responses import (
 )
 from orchestration.irt.settings import IrtSettings
 from orchestration.irt.tables import ensure_irt_schema, stored_calibration
+from orchestration.settings import project_vars
 
 
 def eap(cal: irt_models.Calibration | None, data: SkillResponses) -> irt_models.Scores | None:
@@ -82,11 +83,43 @@ class SkillScoring:
     seconds: float
 
 
+@dataclass(frozen=True)
+class SkillAbilities:
+    """A skill's stored abilities after scoring."""
+
+    skill_id: str
+    learners: int
+    # Share of them the marts report (dbt vars min_items_reportable, max_se_reportable).
+    reportable_share: float
+
+
 @dataclass
 class ScoringSummary:
     per_skill: list[SkillScoring] = field(default_factory=list)
     # The data's latest response: where the gain periods end.
     reference: datetime | None = None
+    abilities: list[SkillAbilities] = field(default_factory=list)
+    history_rows: int = 0
+    period_start_rows: int = 0
+
+
+def _abilities_overview(con: duckdb.DuckDBPyConnection, summary: ScoringSummary) -> None:
+    vars_ = project_vars()
+    summary.abilities = [
+        SkillAbilities(*row)
+        for row in con.execute(
+            "select skill_id, count(*), avg((n_items >= ? and theta_se <= ?)::int) "
+            "from irt.learner_abilities group by skill_id order by skill_id",
+            # The marts' reportability rule (dbt vars): the figures show what BI sees.
+            [vars_["min_items_reportable"], vars_["max_se_reportable"]],
+        ).fetchall()
+    ]
+    summary.history_rows = con.execute(
+        "select count(*) from irt.learner_ability_history"
+    ).fetchone()[0]
+    summary.period_start_rows = con.execute(
+        "select count(*) from irt.learner_abilities_period_start"
+    ).fetchone()[0]
 
 
 def _register_scores(con: duckdb.DuckDBPyConnection, name: str, scores: irt_models.Scores):
@@ -291,4 +324,5 @@ def run_scoring(
           and abilities.company_id is distinct from learners.company_id
         """
     )
+    _abilities_overview(con, summary)
     return summary
