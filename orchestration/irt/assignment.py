@@ -152,7 +152,8 @@ def _decide(
     abilities: dict[str, dict[str, float]],
     settings: IrtSettings,
 ) -> dict:
-    """The assignment row of one item from its responses and its learners' abilities."""
+    """The assignment row of one item (all columns but run_id) from its responses and its
+    learners' abilities."""
     x = np.array(
         [
             [abilities.get(skill, {}).get(learner, 0.0) for skill in item.candidates]
@@ -232,8 +233,9 @@ def assign_undecided(
             abilities,
             settings,
         )
+        row["run_id"] = run_id
         if row["method"] == "data":
             newly.setdefault(row["skill_id"], []).append(item.item_id)
-        rows.append([{**row, "run_id": run_id}[c] for c in ASSIGNMENT_COLUMNS])
+        rows.append([row[c] for c in ASSIGNMENT_COLUMNS])
     insert_rows(con, "item_skill_assignments", ASSIGNMENT_COLUMNS, rows, "insert or replace")
     return newly
