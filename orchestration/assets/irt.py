@@ -1,21 +1,25 @@
 """IRT assets: calibrate every skill and assign items to skills, then score every learner.
 
-Thin wrappers over ``orchestration.irt_runs``: open the warehouse, call it, attach the figures.
+Thin wrappers over the ``orchestration.irt`` package: config in, one call, figures out as
+metadata.
 """
 
+import dataclasses
 from datetime import UTC, datetime
 
 import dagster as dg
 
-from orchestration.irt_runs import (
+from orchestration.irt.calibration import (
     INFORMATION_GRID,
-    IrtSettings,
+    MAX_PLAUSIBLE_DIFFICULTY,
+    MAX_PLAUSIBLE_SLOPE,
+    CalibrationSummary,
     run_calibration,
-    run_scoring,
-    verify_scoring,
 )
+from orchestration.irt.scoring import ScoringSummary, run_scoring
+from orchestration.irt.settings import IrtSettings
+from orchestration.irt.verification import ScoringCheck, verify_scoring
 from orchestration.resources import Warehouse
-from orchestration.settings import project_vars
 
 UPSTREAM = [
     dg.AssetKey(["intermediate", "int_irt_responses"]),
@@ -36,6 +40,8 @@ MIN_REPORTABLE_SHARE = 0.5
 # Learners per skill re-scored from scratch by the scores_equal_rescoring check: a few seconds
 # at 10M responses, and any systematic slip of the incremental scoring shows in a sample.
 VERIFIED_PER_SKILL = 300
+# What the assets compute with, shown in the Dagster UI (kinds, not the legacy compute_kind).
+KINDS = {"python", "duckdb"}
 
 
 class IrtConfig(dg.Config):
@@ -53,6 +59,20 @@ class IrtConfig(dg.Config):
             min_item_responses=self.min_item_responses,
             min_assignment_responses=self.min_assignment_responses,
         )
+
+
+RUN_COLUMNS = [
+    "skill_id",
+    "run_type",
+    "n_learners",
+    "n_items",
+    "n_new_items",
+    "n_responses",
+    "iterations",
+    "converged",
+    "marginal_reliability",
+    "seconds",
+]
 
 
 def skills_table(rows: list[dict], columns: list[str]) -> dg.MetadataValue:
@@ -93,18 +113,21 @@ def information_chart(information: dict[str, list[float]]) -> dg.MetadataValue:
     specs=[
         dg.AssetSpec(
             ITEM_PARAMETERS,
+            kinds=KINDS,
             deps=UPSTREAM,
             description="Item slopes, difficulties and thresholds per skill, on the "
             "scale fixed by the first calibration; flags for items to review.",
         ),
         dg.AssetSpec(
             CALIBRATION_RUNS,
+            kinds=KINDS,
             deps=UPSTREAM,
             description="One row per skill and run: sizes, EM iterations, convergence, "
             "log-likelihood, latent moments, marginal reliability, seconds.",
         ),
         dg.AssetSpec(
             ASSIGNMENTS,
+            kinds=KINDS,
             deps=UPSTREAM,
             description="Which skill each item assesses, how that was decided, and the "
             "evidence for items assigned by data.",
@@ -120,8 +143,8 @@ def information_chart(information: dict[str, list[float]]) -> dg.MetadataValue:
         dg.AssetCheckSpec(
             "parameters_finite_and_plausible",
             asset=ITEM_PARAMETERS,
-            description="No non-finite parameter; no unflagged item with a slope above 10 or "
-            "a difficulty beyond +/-8 logits.",
+            description="No non-finite parameter; no unflagged item with a slope above "
+            f"{MAX_PLAUSIBLE_SLOPE} or a difficulty beyond +/-{MAX_PLAUSIBLE_DIFFICULTY} logits.",
         ),
         dg.AssetCheckSpec(
             "flagged_items",
@@ -135,59 +158,36 @@ def information_chart(information: dict[str, list[float]]) -> dg.MetadataValue:
     group_name="irt",
     pool="duckdb",
     name="irt_calibration",
-    compute_kind="python",
 )
 def irt_calibration(context: dg.AssetExecutionContext, config: IrtConfig, warehouse: Warehouse):
     """Calibrate each skill (2PL for quizzes, graded response for assignments)."""
     now = datetime.now(UTC).replace(tzinfo=None)
     with warehouse.connect() as con:
         summary = run_calibration(con, context.run.run_id, now, config.settings())
-        absurd = con.execute(
-            # Items flagged for low or negative discrimination have a difficulty that means
-            # little (b = -d/a with a near 0); they are listed by the flagged_items check.
-            "select skill_id, item_id, slope, difficulty from irt.item_parameters "
-            "where slope is not null and (not isfinite(slope) or not isfinite(difficulty) "
-            "or (flag is null and (abs(slope) > 10 or abs(difficulty) > 8)))"
-        ).fetchall()
-        flag_shares = con.execute(
-            "select skill_id, avg((flag is not null)::int) from irt.item_parameters "
-            "group by skill_id having avg((flag is not null)::int) > ?",
-            [MAX_FLAGGED_SHARE],
-        ).fetchall()
     for run in summary.runs:
         context.log.info(
-            f"{run['skill_id']}: {run['run_type']}, {run['n_items']} items "
-            f"({run['n_new_items']} new), {run['n_responses']} responses, "
-            f"{run['iterations']} iterations, {run['seconds']:.1f} s"
+            f"{run.skill_id}: {run.run_type}, {run.n_items} items "
+            f"({run.n_new_items} new), {run.n_responses} responses, "
+            f"{run.iterations} iterations, {run.seconds:.1f} s"
         )
-    not_converged = [r["skill_id"] for r in summary.runs if not r["converged"]]
-    table = skills_table(
-        summary.runs,
-        [
-            "skill_id",
-            "run_type",
-            "n_learners",
-            "n_items",
-            "n_new_items",
-            "n_responses",
-            "iterations",
-            "converged",
-            "marginal_reliability",
-            "seconds",
-        ],
-    )
+    yield from calibration_results(summary)
+    yield from calibration_checks(summary)
+
+
+def calibration_results(summary: CalibrationSummary):
+    runs = [dataclasses.asdict(run) for run in summary.runs]
     yield dg.MaterializeResult(
         asset_key=CALIBRATION_RUNS,
         metadata={
             "skills": len(summary.runs),
-            "per_skill": table,
-            "responses": sum(r["n_responses"] for r in summary.runs),
+            "per_skill": skills_table(runs, RUN_COLUMNS),
+            "responses": sum(r.n_responses for r in summary.runs),
         },
     )
     yield dg.MaterializeResult(
         asset_key=ITEM_PARAMETERS,
         metadata={
-            "items": sum(r["n_items"] for r in summary.runs),
+            "items": sum(r.n_items for r in summary.runs),
             "flagged_items": len(summary.flagged),
             "test_information": information_chart(summary.information),
         },
@@ -196,6 +196,11 @@ def irt_calibration(context: dg.AssetExecutionContext, config: IrtConfig, wareho
         asset_key=ASSIGNMENTS,
         metadata={f"items_{method}": n for method, n in summary.assignments.items()},
     )
+
+
+def calibration_checks(summary: CalibrationSummary):
+    not_converged = [r.skill_id for r in summary.runs if not r.converged]
+    over_share = [s for s, share in summary.flagged_share.items() if share > MAX_FLAGGED_SHARE]
     yield dg.AssetCheckResult(
         check_name="calibration_converged",
         asset_key=CALIBRATION_RUNS,
@@ -205,19 +210,19 @@ def irt_calibration(context: dg.AssetExecutionContext, config: IrtConfig, wareho
     yield dg.AssetCheckResult(
         check_name="parameters_finite_and_plausible",
         asset_key=ITEM_PARAMETERS,
-        passed=not absurd,
-        metadata={"items": [f"{s}/{i}" for s, i, _, _ in absurd]},
+        passed=not summary.implausible,
+        metadata={"items": [f"{s}/{i}" for s, i in summary.implausible]},
     )
     yield dg.AssetCheckResult(
         check_name="flagged_items",
         asset_key=ITEM_PARAMETERS,
-        passed=not flag_shares,
+        passed=not over_share,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={
             "flagged": dg.MetadataValue.md(
                 "\n".join(f"- {s} / {i}: {f}" for s, i, f in summary.flagged) or "none"
             ),
-            "skills_over_share": [s for s, _ in flag_shares],
+            "skills_over_share": over_share,
         },
     )
 
@@ -226,18 +231,21 @@ def irt_calibration(context: dg.AssetExecutionContext, config: IrtConfig, wareho
     specs=[
         dg.AssetSpec(
             ABILITIES,
+            kinds=KINDS,
             deps=[ITEM_PARAMETERS, ASSIGNMENTS, *UPSTREAM],
             description="Each learner's current ability per skill: EAP theta and its "
             "standard error on the skill's stable scale.",
         ),
         dg.AssetSpec(
             HISTORY,
+            kinds=KINDS,
             deps=[ITEM_PARAMETERS, ASSIGNMENTS, *UPSTREAM],
             description="Each new estimate of a learner, as of the data's latest response "
             "when it was made: a log of abilities over time.",
         ),
         dg.AssetSpec(
             PERIOD_START,
+            kinds=KINDS,
             deps=[ITEM_PARAMETERS, ASSIGNMENTS, *UPSTREAM],
             description="Each learner's ability as of each gain period's start, from the "
             "responses submitted by then, on the current item parameters.",
@@ -262,48 +270,43 @@ def irt_calibration(context: dg.AssetExecutionContext, config: IrtConfig, wareho
     group_name="irt",
     pool="duckdb",
     name="irt_scoring",
-    compute_kind="python",
 )
 def irt_scoring(context: dg.AssetExecutionContext, config: IrtConfig, warehouse: Warehouse):
     """Score learners with new responses (EAP); others keep their theta exactly."""
     now = datetime.now(UTC).replace(tzinfo=None)
     with warehouse.connect() as con:
         summary = run_scoring(con, context.run.run_id, now, config.settings())
+        # The asset check: a sample re-scored from scratch equals what was stored.
         verified = verify_scoring(con, sample_per_skill=VERIFIED_PER_SKILL)
-        shares = con.execute(
-            "select skill_id, count(*) as learners, "
-            "avg((n_items >= ? and theta_se <= ?)::int) as reportable_share "
-            "from irt.learner_abilities group by skill_id order by skill_id",
-            # The marts' reportability rule (dbt vars): the check warns about what BI sees.
-            [project_vars()["min_items_reportable"], project_vars()["max_se_reportable"]],
-        ).fetchall()
-        history_rows = con.execute("select count(*) from irt.learner_ability_history").fetchone()
-        period_rows = con.execute(
-            "select count(*) from irt.learner_abilities_period_start"
-        ).fetchone()
-    low = [s for s, _, share in shares if share < MIN_REPORTABLE_SHARE]
-    rows = [{"skill_id": s, "learners": n, "reportable_share": share} for s, n, share in shares]
-    rescored = {r["skill_id"]: r["rescored"] for r in summary.per_skill}
-    for row in rows:
-        row["rescored"] = rescored.get(row["skill_id"], 0)
+    yield from scoring_results(summary)
+    yield from scoring_checks(summary, verified)
+
+
+def scoring_results(summary: ScoringSummary):
+    rescored = {r.skill_id: r.rescored for r in summary.per_skill}
+    rows = [
+        {**dataclasses.asdict(skill), "rescored": rescored.get(skill.skill_id, 0)}
+        for skill in summary.abilities
+    ]
     yield dg.MaterializeResult(
         asset_key=ABILITIES,
         metadata={
-            "learner_skills": sum(n for _, n, _ in shares),
+            "learner_skills": sum(skill.learners for skill in summary.abilities),
             "rescored": sum(rescored.values()),
             "per_skill": skills_table(
                 rows, ["skill_id", "learners", "rescored", "reportable_share"]
             ),
         },
     )
-    yield dg.MaterializeResult(asset_key=HISTORY, metadata={"rows": history_rows[0]})
+    yield dg.MaterializeResult(asset_key=HISTORY, metadata={"rows": summary.history_rows})
     yield dg.MaterializeResult(
         asset_key=PERIOD_START,
-        metadata={
-            "period_end": str(summary.reference),
-            "rows": period_rows[0],
-        },
+        metadata={"period_end": str(summary.reference), "rows": summary.period_start_rows},
     )
+
+
+def scoring_checks(summary: ScoringSummary, verified: ScoringCheck):
+    low = [s.skill_id for s in summary.abilities if s.reportable_share < MIN_REPORTABLE_SHARE]
     yield dg.AssetCheckResult(
         check_name="scores_equal_rescoring",
         asset_key=ABILITIES,
@@ -319,5 +322,8 @@ def irt_scoring(context: dg.AssetExecutionContext, config: IrtConfig, warehouse:
         asset_key=ABILITIES,
         passed=not low,
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={"skills_below": low, "shares": {s: round(share, 3) for s, _, share in shares}},
+        metadata={
+            "skills_below": low,
+            "shares": {s.skill_id: round(s.reportable_share, 3) for s in summary.abilities},
+        },
     )

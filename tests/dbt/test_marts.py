@@ -24,7 +24,7 @@ import pytest
 
 from orchestration.dbt_project import DbtCommandError, isolated_dbt_env, run_dbt
 from orchestration.ingest import ensure_raw_schema
-from orchestration.irt_runs import ensure_irt_schema
+from orchestration.irt.tables import ensure_irt_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 

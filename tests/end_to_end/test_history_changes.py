@@ -27,7 +27,10 @@ import pytest
 
 import orchestration.ingest.loader as ingest_loader
 from orchestration.dbt_project import isolated_dbt_env, run_dbt
-from orchestration.irt_runs import IrtSettings, run_calibration, run_scoring, verify_scoring
+from orchestration.irt.calibration import run_calibration
+from orchestration.irt.scoring import run_scoring
+from orchestration.irt.settings import IrtSettings
+from orchestration.irt.verification import verify_scoring
 from orchestration.settings import load_settings
 from sample_data import generate
 

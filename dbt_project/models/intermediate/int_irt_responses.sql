@@ -65,7 +65,9 @@ responses_by_skill as (
             ),
             'unknown'
         ) as entry_level,
-        not candidate_skills.is_given and candidate_skills.n_candidates > 1 as is_candidate
+        -- The item's skill is not settled (macro is_candidate_item, the rule's one home).
+        {{ is_candidate_item('candidate_skills.is_given', 'candidate_skills.n_candidates') }}
+            as is_candidate
     from categorised
     inner join candidate_skills on categorised.item_id = candidate_skills.item_id
     inner join learners on categorised.learner_id = learners.learner_id

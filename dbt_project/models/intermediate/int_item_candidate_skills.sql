@@ -32,7 +32,7 @@ candidates as (
     select * from course_skill_candidates
 ),
 
-final as (
+counted as (
     select
         item_id,
         course_id,
@@ -40,6 +40,18 @@ final as (
         is_given,
         cast(count(*) over (partition by item_id) as integer) as n_candidates
     from candidates
+),
+
+-- is_candidate: the item's skill is not settled (macro is_candidate_item, the rule's one home).
+final as (
+    select
+        item_id,
+        course_id,
+        skill_id,
+        is_given,
+        n_candidates,
+        {{ is_candidate_item('is_given', 'n_candidates') }} as is_candidate
+    from counted
 )
 
 select * from final

@@ -1,0 +1,328 @@
+"""Current abilities and their history: bring every learner's estimates up to date.
+
+Learners are scored by EAP with the N(0, 1) prior of the base scale. Only learners whose
+responses on a skill changed since they were last scored (their response signature,
+``responses.signature_sql``) are re-scored, so a learner without new attempts keeps exactly the
+same theta (after a full recalibration everyone is re-scored). Each gain period's start keeps
+an estimate from the responses submitted by then.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import duckdb
+import numpy as np
+
+import irt_models
+from orchestration.irt.responses import (
+    ASSIGNED_RESPONSES,
+    LEARNERS_TO_SCORE,
+    RESPONSES,
+    UNSCORED_FLAGS,
+    SkillResponses,
+    data_reference_time,
+    fetch_responses,
+    moved_responses_sql,
+    signature_sql,
+    skills_with_responses,
+    subset,
+)
+from orchestration.irt.settings import IrtSettings
+from orchestration.irt.tables import ensure_irt_schema, stored_calibration
+from orchestration.settings import project_vars
+
+
+def eap(cal: irt_models.Calibration | None, data: SkillResponses) -> irt_models.Scores | None:
+    """EAP scores of every learner in ``data`` from the items ``cal`` can score."""
+    if cal is None or data.n == 0:
+        return None
+    known = cal.index(data.items) >= 0
+    if not known.any():
+        return None
+    return irt_models.score(cal, data.learners[known], data.items[known], data.responses[known])
+
+
+@dataclass(frozen=True)
+class GainPeriod:
+    """Where one gain period starts in this run, and where it started in the previous one."""
+
+    days: int
+    start: datetime
+    previous_start: datetime | None
+
+    def moved_window(self) -> tuple[datetime, datetime] | None:
+        """(low, high]: responses in it change estimates as of the start; None: all do."""
+        if self.previous_start is None:
+            return None
+        return min(self.start, self.previous_start), max(self.start, self.previous_start)
+
+
+def gain_periods(
+    con: duckdb.DuckDBPyConnection, skill_id: str, reference: datetime, days: Iterable[int]
+) -> list[GainPeriod]:
+    previous = dict(
+        con.execute(
+            "select period_days, max(period_start) from irt.learner_abilities_period_start "
+            "where skill_id = ? group by period_days",
+            [skill_id],
+        ).fetchall()
+    )
+    return [GainPeriod(d, reference - timedelta(days=d), previous.get(d)) for d in days]
+
+
+@dataclass(frozen=True)
+class SkillScoring:
+    """What scoring did for one skill."""
+
+    skill_id: str
+    rescored: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class SkillAbilities:
+    """A skill's stored abilities after scoring."""
+
+    skill_id: str
+    learners: int
+    # Share of them the marts report (dbt vars min_items_reportable, max_se_reportable).
+    reportable_share: float
+
+
+@dataclass
+class ScoringSummary:
+    per_skill: list[SkillScoring] = field(default_factory=list)
+    # The data's latest response: where the gain periods end.
+    reference: datetime | None = None
+    abilities: list[SkillAbilities] = field(default_factory=list)
+    history_rows: int = 0
+    period_start_rows: int = 0
+
+
+def _abilities_overview(con: duckdb.DuckDBPyConnection, summary: ScoringSummary) -> None:
+    vars_ = project_vars()
+    summary.abilities = [
+        SkillAbilities(*row)
+        for row in con.execute(
+            "select skill_id, count(*), avg((n_items >= ? and theta_se <= ?)::int) "
+            "from irt.learner_abilities group by skill_id order by skill_id",
+            # The marts' reportability rule (dbt vars): the figures show what BI sees.
+            [vars_["min_items_reportable"], vars_["max_se_reportable"]],
+        ).fetchall()
+    ]
+    summary.history_rows = con.execute(
+        "select count(*) from irt.learner_ability_history"
+    ).fetchone()[0]
+    summary.period_start_rows = con.execute(
+        "select count(*) from irt.learner_abilities_period_start"
+    ).fetchone()[0]
+
+
+def _register_scores(con: duckdb.DuckDBPyConnection, name: str, scores: irt_models.Scores):
+    con.register(
+        name,
+        {
+            "learner_id": scores.persons,
+            "theta": scores.theta,
+            "theta_se": scores.se,
+            "n_items": scores.n_items,
+        },
+    )
+
+
+def _responses_to_score(
+    con: duckdb.DuckDBPyConnection, skill_id: str, periods: list[GainPeriod]
+) -> tuple[SkillResponses, np.ndarray]:
+    """Fill the temp tables scoring_signature and learners_to_score; return the responses of
+    the learners to score and those of them whose current estimate changed."""
+    con.execute(
+        "create or replace temp table scoring_signature as "
+        + signature_sql(moved_responses_sql(periods)),
+        {"skill": skill_id, "unscored": list(UNSCORED_FLAGS)},
+    )
+    con.execute(
+        f"create or replace temp table learners_to_score as {LEARNERS_TO_SCORE}",
+        {"skill": skill_id},
+    )
+    data = fetch_responses(
+        con,
+        f"""select responses.learner_id, responses.item_id, responses.response,
+                   responses.n_categories, responses.submitted_at
+            from ({ASSIGNED_RESPONSES}) as responses
+            join learners_to_score on learners_to_score.learner_id = responses.learner_id
+            where responses.skill_id = $skill""",
+        {"skill": skill_id},
+    )
+    changed = con.execute("select learner_id from learners_to_score where is_changed")
+    return data, np.asarray(changed.fetchnumpy()["learner_id"]).astype(str)
+
+
+def score_skill(
+    con: duckdb.DuckDBPyConnection,
+    skill_id: str,
+    run_id: str,
+    now: datetime,
+    reference: datetime,
+    settings: IrtSettings,
+) -> SkillScoring:
+    """Bring one skill's abilities and period-start estimates up to date, in one transaction.
+
+    Afterwards every learner with a response on a scoring item of the skill has the EAP
+    estimate that scoring all their responses from scratch would give, and one estimate as of
+    each gain period's start (from the responses submitted by then); nobody else has a row.
+    """
+    started = time.perf_counter()
+    cal = stored_calibration(con, skill_id, scoring_only=True)
+    periods = gain_periods(con, skill_id, reference, settings.gain_periods)
+    con.execute("begin transaction")
+    try:
+        data, changed = _responses_to_score(con, skill_id, periods)
+        current = eap(cal, subset(data, np.isin(data.learners, changed)))
+        write_current(con, skill_id, current, run_id, now, reference)
+        for period in periods:
+            write_period_start(con, skill_id, period, cal, data, reference, run_id, now)
+        con.execute(
+            "delete from irt.learner_abilities_period_start where skill_id = ? "
+            "and not list_contains(?, period_days)",
+            [skill_id, list(settings.gain_periods)],
+        )
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return SkillScoring(
+        skill_id=skill_id,
+        rescored=0 if current is None else len(current.persons),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def write_current(
+    con: duckdb.DuckDBPyConnection,
+    skill_id: str,
+    current: irt_models.Scores | None,
+    run_id: str,
+    now: datetime,
+    reference: datetime,
+) -> None:
+    """Replace the changed learners' abilities; drop those of learners with nothing to score.
+
+    The history keeps each new estimate as of the data's latest response.
+    """
+    con.execute(
+        """
+        delete from irt.learner_abilities
+        where skill_id = $skill
+          and (learner_id in (select learner_id from learners_to_score where is_changed)
+               or learner_id not in (select learner_id from scoring_signature))
+        """,
+        {"skill": skill_id},
+    )
+    if current is None:
+        return
+    _register_scores(con, "current_scores", current)
+    con.execute(
+        """
+        insert into irt.learner_abilities (
+            learner_id, skill_id, company_id, theta, theta_se, n_items, n_responses,
+            last_response_at, scored_at, run_id, response_signature)
+        select current_scores.learner_id, $skill, signature.company_id, current_scores.theta,
+               current_scores.theta_se, current_scores.n_items, signature.n_responses,
+               signature.last_response_at, $now, $run_id, signature.response_signature
+        from current_scores
+        join scoring_signature as signature
+            on signature.learner_id = current_scores.learner_id
+        """,
+        {"skill": skill_id, "now": now, "run_id": run_id},
+    )
+    con.execute(
+        "insert or replace into irt.learner_ability_history "
+        "(learner_id, skill_id, as_of, theta, theta_se, n_items, run_id, scored_at) "
+        "select learner_id, ?, ?, theta, theta_se, n_items, ?, ? from current_scores",
+        [skill_id, reference, run_id, now],
+    )
+    con.unregister("current_scores")
+
+
+def write_period_start(
+    con: duckdb.DuckDBPyConnection,
+    skill_id: str,
+    period: GainPeriod,
+    cal: irt_models.Calibration | None,
+    data: SkillResponses,
+    reference: datetime,
+    run_id: str,
+    now: datetime,
+) -> None:
+    """Estimates as of the period start: recomputed for the learners in ``data`` (changed, or
+    with responses in the window the start moved over), carried over for everyone else."""
+    recompute = (
+        "true"
+        if period.previous_start is None
+        else "learner_id in (select learner_id from learners_to_score)"
+    )
+    con.execute(
+        f"""
+        delete from irt.learner_abilities_period_start
+        where skill_id = $skill and period_days = $days
+          and ({recompute}
+               or learner_id not in (
+                   select learner_id from irt.learner_abilities where skill_id = $skill))
+        """,
+        {"skill": skill_id, "days": period.days},
+    )
+    con.execute(
+        "update irt.learner_abilities_period_start set period_start = ?, period_end = ? "
+        "where skill_id = ? and period_days = ?",
+        [period.start, reference, skill_id, period.days],
+    )
+    if data.submitted_at is None or data.n == 0:
+        return
+    before = data.submitted_at <= np.datetime64(period.start)
+    snapshot = eap(cal, subset(data, before))
+    if snapshot is None:
+        return
+    _register_scores(con, "snapshot", snapshot)
+    con.execute(
+        "insert into irt.learner_abilities_period_start (learner_id, skill_id, period_days, "
+        "period_start, period_end, theta, theta_se, n_items, run_id, scored_at) "
+        "select snapshot.learner_id, ?, ?, ?, ?, snapshot.theta, snapshot.theta_se, "
+        "snapshot.n_items, ?, ? from snapshot "
+        "semi join irt.learner_abilities as abilities "
+        "on abilities.learner_id = snapshot.learner_id and abilities.skill_id = ?",
+        [skill_id, period.days, period.start, reference, run_id, now, skill_id],
+    )
+    con.unregister("snapshot")
+
+
+def run_scoring(
+    con: duckdb.DuckDBPyConnection, run_id: str, now: datetime, settings: IrtSettings
+) -> ScoringSummary:
+    """Bring every skill's abilities up to date with the responses and item parameters."""
+    ensure_irt_schema(con)
+    reference = data_reference_time(con)
+    summary = ScoringSummary(reference=reference)
+    skills = skills_with_responses(con) if reference is not None else []
+    for skill_id in skills:
+        summary.per_skill.append(score_skill(con, skill_id, run_id, now, reference, settings))
+    for table in ("learner_abilities", "learner_abilities_period_start"):
+        con.execute(f"delete from irt.{table} where not list_contains(?, skill_id)", [skills])
+    # A learner who moved company: every row follows them, re-scored or not.
+    con.execute(
+        f"""
+        update irt.learner_abilities as abilities
+        set company_id = learners.company_id
+        from (
+            select learner_id, any_value(company_id) as company_id
+            from {RESPONSES} group by learner_id
+        ) as learners
+        where learners.learner_id = abilities.learner_id
+          and abilities.company_id is distinct from learners.company_id
+        """
+    )
+    _abilities_overview(con, summary)
+    return summary

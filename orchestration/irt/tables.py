@@ -1,0 +1,249 @@
+"""The ``irt.*`` tables: their schema, read from the dbt source, and reading and writing them.
+
+``dbt_project/models/marts/_sources.yml`` (source ``irt``) is the one home of the schema: each
+column's name, position and ``data_type``, ``not_null`` constraints, and the table's
+``meta.primary_key``. :func:`ensure_irt_schema` creates the tables from it and adds any column
+an older warehouse lacks, so a new column is declared there (at the end of its table) and
+nowhere else. Inserts name their columns, so they never depend on column positions.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import duckdb
+import numpy as np
+import yaml
+
+import irt_models
+from orchestration.irt.responses import SCORING_ITEMS_WHERE, UNSCORED_FLAGS
+from orchestration.settings import REPO_ROOT
+
+SOURCES_YML = REPO_ROOT / "dbt_project" / "models" / "marts" / "_sources.yml"
+SCHEMA = "irt"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    data_type: str
+    not_null: bool
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple[Column, ...]
+    primary_key: tuple[str, ...]
+
+    def create_sql(self) -> str:
+        parts = [f"{c.name} {c.data_type}{' not null' if c.not_null else ''}" for c in self.columns]
+        if self.primary_key:
+            parts.append(f"primary key ({', '.join(self.primary_key)})")
+        return f"create table if not exists {SCHEMA}.{self.name} ({', '.join(parts)})"
+
+
+@functools.cache
+def irt_tables() -> dict[str, Table]:
+    """The tables of the dbt source ``irt``, in the order the yml lists them."""
+    with SOURCES_YML.open(encoding="utf-8") as handle:
+        sources = yaml.safe_load(handle)["sources"]
+    (source,) = [s for s in sources if s["name"] == SCHEMA]
+    return {
+        table["name"]: Table(
+            name=table["name"],
+            columns=tuple(
+                Column(
+                    name=column["name"],
+                    data_type=column["data_type"],
+                    not_null=any(c["type"] == "not_null" for c in column.get("constraints", [])),
+                )
+                for column in table["columns"]
+            ),
+            primary_key=tuple(table.get("meta", {}).get("primary_key", ())),
+        )
+        for table in source["tables"]
+    }
+
+
+def ensure_irt_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the irt tables, and add the columns an existing warehouse does not have yet.
+
+    An added column is nullable whatever the yml says: DuckDB cannot add a NOT NULL column to
+    a table with rows. Columns are only ever added, at the end, so existing data keeps its
+    place.
+    """
+    con.execute(f"create schema if not exists {SCHEMA}")
+    existing = {
+        (table, column)
+        for table, column in con.execute(
+            "select table_name, column_name from information_schema.columns "
+            "where table_catalog = current_database() and table_schema = ?",
+            [SCHEMA],
+        ).fetchall()
+    }
+    for table in irt_tables().values():
+        con.execute(table.create_sql())
+        if not any(t == table.name for t, _ in existing):
+            continue
+        for column in table.columns:
+            if (table.name, column.name) not in existing:
+                con.execute(
+                    f"alter table {SCHEMA}.{table.name} "
+                    f"add column if not exists {column.name} {column.data_type}"
+                )
+
+
+def insert_rows(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    verb: str = "insert",
+) -> None:
+    """Insert ``rows`` into ``irt.<table>`` by column name (``verb``: e.g. insert or replace).
+
+    Multi-row VALUES in chunks: executemany costs milliseconds per row in DuckDB.
+    """
+    rows = list(rows)
+    placeholders = "(" + ", ".join(["?"] * len(columns)) + ")"
+    for start in range(0, len(rows), 200):
+        chunk = rows[start : start + 200]
+        con.execute(
+            f"{verb} into {SCHEMA}.{table} ({', '.join(columns)}) values "
+            + ", ".join([placeholders] * len(chunk)),
+            [value for row in chunk for value in row],
+        )
+
+
+# -- item parameters ------------------------------------------------------------------------
+
+
+def stored_calibration(
+    con: duckdb.DuckDBPyConnection, skill_id: str, scoring_only: bool = False
+) -> irt_models.Calibration | None:
+    """The skill's stored, positively discriminating items as a Calibration on the base scale.
+
+    These are the anchors of a fixed-item calibration; with ``scoring_only`` also items flagged
+    as unfit for scoring are left out. Items with a negative slope are never anchors: they are
+    refitted with the new items (and stay flagged, and unscored, while they misbehave). Each
+    item keeps the response values of the categories it was calibrated with, so a response it
+    has not seen before is counted as ``irt_models.score`` counts it (``model_categories``).
+    """
+    where = SCORING_ITEMS_WHERE if scoring_only else "skill_id = $skill and slope > 0"
+    params: dict = {"skill": skill_id}
+    if scoring_only:
+        params["unscored"] = list(UNSCORED_FLAGS)
+    rows = con.execute(
+        "select item_id, model, slope, coalesce(thresholds, [difficulty]), categories, "
+        f"coalesce(n_responses, 0), flag from irt.item_parameters where {where} order by item_id",
+        params,
+    ).fetchall()
+    if not rows:
+        return None
+    items, models, slopes, thresholds, categories, n_responses, flags = zip(*rows, strict=True)
+    return irt_models.Calibration.from_parameters(
+        np.array(items, dtype=object),
+        list(models),
+        np.array(slopes),
+        [np.array(t) for t in thresholds],
+        n_responses=np.array(n_responses),
+        flag=list(flags),
+        categories=[np.array(c) for c in categories],
+    )
+
+
+def stored_items(con: duckdb.DuckDBPyConnection, skill_id: str) -> set[str]:
+    """Items of the skill calibrated in an earlier run (whatever their flag)."""
+    return {
+        r[0]
+        for r in con.execute(
+            "select item_id from irt.item_parameters where skill_id = ? and slope is not null",
+            [skill_id],
+        ).fetchall()
+    }
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
+
+
+def parameter_rows(
+    skill_id: str,
+    cal: irt_models.Calibration,
+    run_id: str,
+    now: datetime,
+    previous: dict[str, dict],
+) -> list[dict]:
+    """Rows of irt.item_parameters, as column -> value.
+
+    An item held fixed (anchored) keeps what its own calibration established: categories,
+    standard errors, flag and calibration time (``previous``: item -> those columns); its fit
+    statistics are refreshed on the new data.
+    """
+    rows = []
+    for i, item in enumerate(cal.items.tolist()):
+        k = int(cal.n_categories[i])
+        graded = str(cal.model[i]) == "grm"
+        fitted = bool(np.isfinite(cal.slope[i]))
+        fixed = bool(cal.fixed[i]) and item in previous
+        established = (
+            previous[item]
+            if fixed
+            else {
+                "categories": [int(c) for c in cal.categories[i, :k]],
+                "slope_se": _finite(cal.slope_se[i]),
+                "difficulty_se": _finite(cal.difficulty_se[i]),
+                "flag": cal.flag[i],
+                "calibrated_at": now,
+            }
+        )
+        rows.append(
+            {
+                "skill_id": skill_id,
+                "item_id": item,
+                "model": str(cal.model[i]),
+                "slope": _finite(cal.slope[i]),
+                "difficulty": _finite(cal.difficulty[i]),
+                "thresholds": (
+                    [float(b) for b in cal.thresholds[i, : k - 1]] if fitted and graded else None
+                ),
+                "n_responses": int(cal.n_responses[i]),
+                "n_categories": k,
+                "infit": _finite(cal.infit[i]),
+                "outfit": _finite(cal.outfit[i]),
+                "anchored": fixed,
+                "run_id": run_id,
+                **established,
+            }
+        )
+    return rows
+
+
+ESTABLISHED = ("categories", "slope_se", "difficulty_se", "flag", "calibrated_at")
+
+
+def write_parameters(
+    con: duckdb.DuckDBPyConnection,
+    skill_id: str,
+    cal: irt_models.Calibration,
+    run_id: str,
+    now: datetime,
+) -> None:
+    """Replace the skill's rows of irt.item_parameters with ``cal``."""
+    previous = {
+        item: dict(zip(ESTABLISHED, rest, strict=True))
+        for item, *rest in con.execute(
+            f"select item_id, {', '.join(ESTABLISHED)} from irt.item_parameters where skill_id = ?",
+            [skill_id],
+        ).fetchall()
+    }
+    rows = parameter_rows(skill_id, cal, run_id, now, previous)
+    con.execute("delete from irt.item_parameters where skill_id = ?", [skill_id])
+    if rows:
+        columns = list(rows[0])
+        insert_rows(con, "item_parameters", columns, ([row[c] for c in columns] for row in rows))
