@@ -17,6 +17,14 @@ UPDATES_PER_STAGE = 40
 _PATTERN = re.compile(r"^progress: (\d+)/(\d+) (\S.*)$")
 
 
+# What long-running library functions accept: ``progress(done, total)``.
+ProgressCallback = Callable[[int, int], None]
+
+
+def no_progress(done: int, total: int) -> None:
+    """The default ProgressCallback: report nothing."""
+
+
 class Progress(NamedTuple):
     done: int
     total: int
@@ -39,7 +47,7 @@ def parse_progress(message: str | None) -> Progress | None:
     return Progress(int(match.group(1)), int(match.group(2)), match.group(3))
 
 
-def progress_logger(log: _Log, unit: str) -> Callable[[int, int], None]:
+def progress_logger(log: _Log, unit: str) -> ProgressCallback:
     """A callback ``report(done, total)`` that logs the start, the end and every
     ~1/UPDATES_PER_STAGE of the total in between."""
 

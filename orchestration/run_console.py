@@ -32,7 +32,6 @@ STAGE_FIGURES: dict[str, tuple[tuple[str, str], ...]] = {
     ),
     "irt_calibration": (
         ("responses", "responses in"),
-        ("skills", "skills"),
         ("items", "items out"),
         ("flagged_items", "flagged"),
     ),

@@ -47,7 +47,7 @@ def test_dbt_is_found_and_parsed_only_in_orchestration_dbt_project() -> None:
     home = REPO_ROOT / "orchestration" / "dbt_project.py"
     copies = lines_matching(
         r"""with_name\(["']dbt["']\)|bin/dbt\b|\$\(BIN\)/dbt\b|["']parse["'],\s*["']--""",
-        [path for path in tracked(*CODE) if path != home],
+        [path for path in tracked(*CODE) if path not in (home, Path(__file__))],
     )
     assert copies == [], "find or parse dbt through orchestration.dbt_project:\n" + "\n".join(
         copies
@@ -91,3 +91,29 @@ def test_one_grain_test() -> None:
     assert [line.split(":")[0] for line in definitions] == [
         "dbt_project/tests/generic/unique_combination.sql"
     ], definitions
+
+
+def test_what_a_settled_item_is_lives_in_the_is_candidate_item_macro() -> None:
+    """Python reads the ``is_candidate`` column; SQL applies the macro; nobody repeats it."""
+    copies = lines_matching(
+        r"n_candidates\s*(>|>=|<=|=)\s*[12]|not\s+\S*is_given\b",
+        [
+            path
+            for path in tracked("*.py", "dbt_project/*.sql")
+            if path.name != "irt_items.sql" and "tests" not in path.parts
+        ],
+    )
+    assert copies == [], "use the macro is_candidate_item or the is_candidate column:\n" + (
+        "\n".join(copies)
+    )
+
+
+def test_the_irt_tables_are_declared_only_in_the_dbt_source_yml() -> None:
+    """orchestration/irt/tables.py builds the DDL from dbt_project/models/marts/_sources.yml
+    (tests/orchestration/irt/test_tables.py checks the result); no CREATE TABLE irt.* is
+    written out anywhere in code."""
+    copies = lines_matching(
+        r"(?i)create\s+table\s+(if\s+not\s+exists\s+)?[\"']?irt[\"']?\.",
+        [path for path in tracked("*.py", "*.sql") if "tests" not in path.parts],
+    )
+    assert copies == [], "\n".join(copies)

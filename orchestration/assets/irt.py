@@ -19,6 +19,7 @@ from orchestration.irt.calibration import (
 from orchestration.irt.scoring import ScoringSummary, run_scoring
 from orchestration.irt.settings import IrtSettings
 from orchestration.irt.verification import ScoringCheck, verify_scoring
+from orchestration.progress import progress_logger
 from orchestration.resources import Warehouse
 
 UPSTREAM = [
@@ -73,6 +74,11 @@ RUN_COLUMNS = [
     "marginal_reliability",
     "seconds",
 ]
+
+
+def listing(what: str, names: list[str]) -> str:
+    """A check's one-line description: how many, and which."""
+    return f"{len(names)} {what}: {', '.join(names)}" if names else f"no {what}"
 
 
 def skills_table(rows: list[dict], columns: list[str]) -> dg.MetadataValue:
@@ -163,7 +169,9 @@ def irt_calibration(context: dg.AssetExecutionContext, config: IrtConfig, wareho
     """Calibrate each skill (2PL for quizzes, graded response for assignments)."""
     now = datetime.now(UTC).replace(tzinfo=None)
     with warehouse.connect() as con:
-        summary = run_calibration(con, context.run.run_id, now, config.settings())
+        summary = run_calibration(
+            con, context.run.run_id, now, config.settings(), progress_logger(context.log, "skills")
+        )
     for run in summary.runs:
         context.log.info(
             f"{run.skill_id}: {run.run_type}, {run.n_items} items "
@@ -205,12 +213,14 @@ def calibration_checks(summary: CalibrationSummary):
         check_name="calibration_converged",
         asset_key=CALIBRATION_RUNS,
         passed=not not_converged,
+        description=listing("skills whose EM did not converge", not_converged),
         metadata={"not_converged": not_converged},
     )
     yield dg.AssetCheckResult(
         check_name="parameters_finite_and_plausible",
         asset_key=ITEM_PARAMETERS,
         passed=not summary.implausible,
+        description=listing("implausible items", [f"{s}/{i}" for s, i in summary.implausible]),
         metadata={"items": [f"{s}/{i}" for s, i in summary.implausible]},
     )
     yield dg.AssetCheckResult(
@@ -218,6 +228,7 @@ def calibration_checks(summary: CalibrationSummary):
         asset_key=ITEM_PARAMETERS,
         passed=not over_share,
         severity=dg.AssetCheckSeverity.WARN,
+        description=listing(f"skills with over {MAX_FLAGGED_SHARE:.0%} items flagged", over_share),
         metadata={
             "flagged": dg.MetadataValue.md(
                 "\n".join(f"- {s} / {i}: {f}" for s, i, f in summary.flagged) or "none"
@@ -275,7 +286,9 @@ def irt_scoring(context: dg.AssetExecutionContext, config: IrtConfig, warehouse:
     """Score learners with new responses (EAP); others keep their theta exactly."""
     now = datetime.now(UTC).replace(tzinfo=None)
     with warehouse.connect() as con:
-        summary = run_scoring(con, context.run.run_id, now, config.settings())
+        summary = run_scoring(
+            con, context.run.run_id, now, config.settings(), progress_logger(context.log, "skills")
+        )
         # The asset check: a sample re-scored from scratch equals what was stored.
         verified = verify_scoring(con, sample_per_skill=VERIFIED_PER_SKILL)
     yield from scoring_results(summary)
@@ -311,6 +324,8 @@ def scoring_checks(summary: ScoringSummary, verified: ScoringCheck):
         check_name="scores_equal_rescoring",
         asset_key=ABILITIES,
         passed=not verified.mismatches,
+        description=f"{len(verified.mismatches)} of {verified.n_checked} stored estimates differ "
+        "from a re-scoring from scratch",
         metadata={
             "checked": verified.n_checked,
             "mismatches": len(verified.mismatches),
@@ -322,6 +337,14 @@ def scoring_checks(summary: ScoringSummary, verified: ScoringCheck):
         asset_key=ABILITIES,
         passed=not low,
         severity=dg.AssetCheckSeverity.WARN,
+        description=listing(
+            f"skills with under {MIN_REPORTABLE_SHARE:.0%} reportable learners",
+            [
+                f"{s.skill_id} ({s.reportable_share:.0%})"
+                for s in summary.abilities
+                if s.skill_id in low
+            ],
+        ),
         metadata={
             "skills_below": low,
             "shares": {s.skill_id: round(s.reportable_share, 3) for s in summary.abilities},

@@ -45,6 +45,7 @@ from orchestration.irt.tables import (
     stored_items,
     write_parameters,
 )
+from orchestration.progress import ProgressCallback, no_progress
 
 INFORMATION_GRID = tuple(float(t) for t in np.arange(-3.0, 3.01, 0.5))
 # An unflagged item beyond these is implausible (parameters_finite_and_plausible check).
@@ -234,12 +235,14 @@ def fit_skills(
     settings: IrtSettings,
     census: dict[str, SkillCensus],
     assigning_with: set[str],
+    progress: ProgressCallback = no_progress,
 ) -> list[SkillFit]:
     """Step 1: calibrate each skill on its settled items, in parallel threads.
 
     Each thread reads its own cursor, and the heavy numpy work releases the GIL; writes happen
     afterwards, in the caller's thread. Skills whose learners' abilities the assignment needs
     (``assigning_with``) have their responses read even when nothing of theirs is refitted.
+    ``progress(done, total)`` is called from the caller's thread as fits complete, in order.
     """
 
     def fit(skill_id: str) -> SkillFit:
@@ -251,8 +254,13 @@ def fit_skills(
             need_responses=skill_id in assigning_with,
         )
 
+    fits = []
+    progress(0, len(skills))
     with ThreadPoolExecutor(max_workers=max(1, settings.workers)) as pool:
-        return list(pool.map(fit, skills))
+        for fitted in pool.map(fit, skills):
+            fits.append(fitted)
+            progress(len(fits), len(skills))
+    return fits
 
 
 def store_fits(
@@ -349,7 +357,11 @@ def summarise(
 
 
 def run_calibration(
-    con: duckdb.DuckDBPyConnection, run_id: str, now: datetime, settings: IrtSettings
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    now: datetime,
+    settings: IrtSettings,
+    progress: ProgressCallback = no_progress,
 ) -> CalibrationSummary:
     """Calibrate every skill, assign undecided items to skills, calibrate those onto the scale.
 
@@ -358,13 +370,16 @@ def run_calibration(
     2. undecided items (no skill_id, several course skills) assigned by data, using the EAP
        abilities from step 1;
     3. per skill with newly assigned items, a fixed-item calibration that adds them.
+
+    ``progress(done, total)`` reports step 1, skill by skill.
     """
     ensure_irt_schema(con)
     refresh_assignments(con, run_id)
     skills = skills_with_responses(con)
     census = skill_census(con, settings)
     undecided = undecided_items(con)
-    fits = fit_skills(con, skills, settings, census, skills_to_assign_with(undecided, settings))
+    assigning_with = skills_to_assign_with(undecided, settings)
+    fits = fit_skills(con, skills, settings, census, assigning_with, progress)
     runs, abilities = store_fits(con, fits, run_id, now)
     newly = assign_undecided(con, undecided, abilities, settings, run_id)
     runs.update(calibrate_assigned(con, newly, runs, settings, run_id, now))

@@ -33,6 +33,7 @@ from orchestration.irt.responses import (
 )
 from orchestration.irt.settings import IrtSettings
 from orchestration.irt.tables import ensure_irt_schema, stored_calibration
+from orchestration.progress import ProgressCallback, no_progress
 from orchestration.settings import project_vars
 
 
@@ -300,15 +301,22 @@ def write_period_start(
 
 
 def run_scoring(
-    con: duckdb.DuckDBPyConnection, run_id: str, now: datetime, settings: IrtSettings
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    now: datetime,
+    settings: IrtSettings,
+    progress: ProgressCallback = no_progress,
 ) -> ScoringSummary:
-    """Bring every skill's abilities up to date with the responses and item parameters."""
+    """Bring every skill's abilities up to date with the responses and item parameters;
+    ``progress(done, total)`` after each skill."""
     ensure_irt_schema(con)
     reference = data_reference_time(con)
     summary = ScoringSummary(reference=reference)
     skills = skills_with_responses(con) if reference is not None else []
+    progress(0, len(skills))
     for skill_id in skills:
         summary.per_skill.append(score_skill(con, skill_id, run_id, now, reference, settings))
+        progress(len(summary.per_skill), len(skills))
     for table in ("learner_abilities", "learner_abilities_period_start"):
         con.execute(f"delete from irt.{table} where not list_contains(?, skill_id)", [skills])
     # A learner who moved company: every row follows them, re-scored or not.

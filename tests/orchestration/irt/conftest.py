@@ -77,8 +77,9 @@ def write_intermediate(con, rows, items):
             item_type varchar, response integer, n_categories integer, submitted_at timestamp,
             is_candidate boolean, entry_level varchar)"""
     )
-    con.executemany(
-        "insert into intermediate.int_irt_responses values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    insert_rows(
+        con,
+        "intermediate.int_irt_responses",
         [row if len(row) == 10 else (*row, "unknown") for row in rows],
     )
     con.execute(
@@ -92,10 +93,15 @@ def write_intermediate(con, rows, items):
             candidate_rows.append((item_id, f"course_{skill}", skill, True, 1, False))
         else:
             candidate_rows += [(item_id, "course_mixed", s, False, 2, True) for s in SKILLS]
-    con.executemany(
-        "insert into intermediate.int_item_candidate_skills values (?, ?, ?, ?, ?, ?)",
-        candidate_rows,
-    )
+    insert_rows(con, "intermediate.int_item_candidate_skills", candidate_rows)
+
+
+def insert_rows(con, table: str, rows: list[tuple]) -> None:
+    """Insert ``rows`` in one statement, one list per column unnested side by side: a row-by-row
+    executemany of the fixtures' ~25k rows took half a minute."""
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    unnested = ", ".join(f"unnest(${i + 1})" for i in range(len(columns)))
+    con.execute(f"insert into {table} select {unnested}", columns)
 
 
 @pytest.fixture(name="write_intermediate")
