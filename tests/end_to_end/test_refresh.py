@@ -23,6 +23,9 @@ import pytest
 from orchestration.settings import load_settings
 from sample_data import generate
 
+# Whole refreshes end to end: `make test` runs it, `pytest -m "not slow"` does not.
+pytestmark = pytest.mark.slow
+
 COMPANIES, LEARNERS, DAYS = 30, 4000, 45
 MARTS = (
     "learner_skill_scores",

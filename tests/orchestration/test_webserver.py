@@ -24,6 +24,9 @@ import pytest
 
 from orchestration.settings import REPO_ROOT
 
+# A real `dagster dev` webserver: `make test` runs it, `pytest -m "not slow"` does not.
+pytestmark = pytest.mark.slow
+
 STARTUP_TIMEOUT = 240  # seconds: the code location parses the dbt project on load
 ASSETS_QUERY = """
 {
