@@ -46,20 +46,15 @@ KINDS = {"python", "duckdb"}
 
 
 class IrtConfig(dg.Config):
-    """Run options of the IRT stage (Launchpad or run config)."""
+    """Run options of the IRT stage (Launchpad or run config); defaults are IrtSettings'."""
 
-    full_recalibration: bool = False
-    multiple_groups: bool = True
-    min_item_responses: int = 30
-    min_assignment_responses: int = 50
+    full_recalibration: bool = IrtSettings.full_recalibration
+    multiple_groups: bool = IrtSettings.multiple_groups
+    min_item_responses: int = IrtSettings.min_item_responses
+    min_assignment_responses: int = IrtSettings.min_assignment_responses
 
     def settings(self) -> IrtSettings:
-        return IrtSettings(
-            full_recalibration=self.full_recalibration,
-            multiple_groups=self.multiple_groups,
-            min_item_responses=self.min_item_responses,
-            min_assignment_responses=self.min_assignment_responses,
-        )
+        return IrtSettings(**self.model_dump())
 
 
 RUN_COLUMNS = [
