@@ -16,7 +16,7 @@ mirt (Chalmers 2012):
 ``Calibration.from_parameters`` rebuilds a calibration from stored parameters.
 """
 
-from .calibrate import ConvergenceWarning, calibrate
+from .calibrate import ConvergenceWarning, DegenerateGroupsWarning, calibrate
 from .data import wide_to_long
 from .fit import ItemFit, item_fit
 from .item_information import item_information, test_information
@@ -33,6 +33,7 @@ __all__ = [
     "MODELS",
     "Calibration",
     "ConvergenceWarning",
+    "DegenerateGroupsWarning",
     "ItemFit",
     "ItemPrior",
     "Linking",

@@ -23,7 +23,9 @@ R. K. Hambleton (Eds.), Handbook of modern item response theory (pp. 433-448). S
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -54,10 +56,17 @@ from .validation import (
 
 DEFAULT_PRIOR = ItemPrior()
 MIN_RESPONSES = 20
+# A group variance below this (SD 0.22 on the population's unit scale) in a fit that did not
+# converge means the group's persons carry too little information to identify it.
+MIN_GROUP_VAR = 0.05
 
 
 class ConvergenceWarning(UserWarning):
     """EM stopped at max_iter before the parameters settled within tol."""
+
+
+class DegenerateGroupsWarning(UserWarning):
+    """A multiple-group fit degenerated and was replaced by the one-population fit."""
 
 
 def calibrate(
@@ -143,7 +152,11 @@ def calibrate(
         than 20 persons (``groups.MIN_GROUP_PERSONS``) get the pooled distribution (the
         mixture's mean and variance); with at most one larger group the fit is the
         single-population one. Standard errors hold the largest group's moments at their
-        estimates (they pin the scale locally). None (default): one population.
+        estimates (they pin the scale locally). A multiple-group fit that degenerates (a
+        non-finite parameter, or no convergence with a group variance below
+        ``MIN_GROUP_VAR``: the groups' persons carry too little information on the fitted
+        items) is replaced by the one-population fit, with a ``DegenerateGroupsWarning``;
+        the result then has every group pooled. None (default): one population.
 
     Returns
     -------
@@ -161,45 +174,109 @@ def calibrate(
     """
     check_calibrate_options(quadrature, tol, max_iter, min_responses, prior)
     nodes = quad.grid(quadrature)
-    coded = encode(persons, items, responses)
-    groups_of = None if groups is None else person_groups(groups, coded.person, coded.n_persons)
-    multi = groups_of is not None and int(groups_of.own.sum()) > 1
     fixed = parameters_from(fixed_items, "fixed_items")
     start = parameters_from(init, "init")
-    multi_groups = groups_of if multi else None
-    bank, layout = _items_and_layout(
-        coded, model, n_categories, fixed, min_responses, multi_groups, len(nodes), n_jobs
-    )
-    n_persons = coded.n_persons
-    del coded  # the response-level arrays are in layout.design from here on
+    options = dict(model=model, n_categories=n_categories, fixed_items=fixed_items, init=init)
+    options.update(fixed=fixed, start=start, min_responses=min_responses, n_jobs=n_jobs)
 
-    # -- starting values, EM ---------------------------------------------------------------
-    state = _starting_state(bank, layout, fixed, start, fixed_items, init, multi_groups)
-    all_items = items_by_categories(
-        layout.n_categories, layout.row_offset, np.ones(len(layout.included), dtype=bool)
-    )
-    iterations, converged, delta = run_em(state, layout, all_items, nodes, prior, tol, max_iter)
-    if not converged:
+    def fit(pool_groups: bool) -> _EMFit:
+        return _fit_em(
+            persons, items, responses, groups, pool_groups, nodes, options, prior, tol, max_iter
+        )
+
+    # NaNs of a degenerating group fit are caught below; numpy need not warn about each.
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        em = fit(pool_groups=False)
+    if em.multi and em.degenerate():
+        warnings.warn(
+            "multiple-group calibration degenerated (a group's latent variance collapsed or a "
+            "parameter became non-finite: its persons carry too little information on the "
+            "fitted items); fitted with one population instead",
+            DegenerateGroupsWarning,
+            stacklevel=2,
+        )
+        em = fit(pool_groups=True)
+    if not em.converged:
         warnings.warn(
             f"EM did not converge in max_iter={max_iter} iterations: the largest parameter "
-            f"change was {delta:.2g} > tol={tol}",
+            f"change was {em.delta:.2g} > tol={tol}",
             ConvergenceWarning,
             stacklevel=2,
         )
 
     # -- log-likelihood, item fit, standard errors; the result -------------------------------
-    final = final_pass(layout, state, all_items, nodes, se, prior)
+    final = final_pass(em.layout, em.state, em.all_items, nodes, se, prior)
     return calibration_result(
-        bank,
-        layout,
-        state,
+        em.bank,
+        em.layout,
+        em.state,
         final,
-        iterations=iterations,
-        converged=converged,
-        n_persons=n_persons,
+        iterations=em.iterations,
+        converged=em.converged,
+        n_persons=em.n_persons,
         quadrature=quadrature,
-        person_groups=groups_of,
-        multi=multi,
+        person_groups=em.person_groups,
+        multi=em.multi,
+    )
+
+
+@dataclass
+class _EMFit:
+    """Steps 2-4 done: the items, the response layout and the EM estimates."""
+
+    bank: ItemBank
+    layout: ResponseLayout
+    state: EMState
+    all_items: object
+    iterations: int
+    converged: bool
+    delta: float
+    n_persons: int
+    person_groups: PersonGroups | None
+    multi: bool
+
+    def degenerate(self) -> bool:
+        """A multiple-group fit that went wrong: a non-finite parameter, or no convergence
+        with a group variance collapsing below MIN_GROUP_VAR."""
+        x = self.state.pack()
+        if not np.all(np.isfinite(x)):
+            return True
+        own = self.state.own_groups
+        collapsed = np.any(self.state.group_var[own] < MIN_GROUP_VAR)
+        return bool(not self.converged and collapsed)
+
+
+def _fit_em(persons, items, responses, groups, pool_groups, nodes, options, prior, tol, max_iter):
+    """Steps 2-4: encode, lay out, start and run EM; ``pool_groups`` gives every person group
+    the pooled distribution (one population), keeping the groups in the result."""
+    coded = encode(persons, items, responses)
+    groups_of = None if groups is None else person_groups(groups, coded.person, coded.n_persons)
+    if groups_of is not None and pool_groups:
+        groups_of = dataclasses.replace(groups_of, own=np.zeros_like(groups_of.own))
+    multi = groups_of is not None and int(groups_of.own.sum()) > 1
+    multi_groups = groups_of if multi else None
+    fixed, start = options["fixed"], options["start"]
+    bank, layout = _items_and_layout(
+        coded,
+        options["model"],
+        options["n_categories"],
+        fixed,
+        options["min_responses"],
+        multi_groups,
+        len(nodes),
+        options["n_jobs"],
+    )
+    n_persons = coded.n_persons
+    del coded  # the response-level arrays are in layout.design from here on
+    state = _starting_state(
+        bank, layout, fixed, start, options["fixed_items"], options["init"], multi_groups
+    )
+    all_items = items_by_categories(
+        layout.n_categories, layout.row_offset, np.ones(len(layout.included), dtype=bool)
+    )
+    iterations, converged, delta = run_em(state, layout, all_items, nodes, prior, tol, max_iter)
+    return _EMFit(
+        bank, layout, state, all_items, iterations, converged, delta, n_persons, groups_of, multi
     )
 
 

@@ -235,3 +235,35 @@ def test_bad_groups_raise_value_errors_naming_the_argument(small):
         cal = irt.calibrate(P, J, R, groups=G, se=False, max_iter=3)
     with pytest.raises(ValueError, match="groups: labels unknown"):
         irt.score(cal, P, J, R, groups=G + 100)
+
+
+def sparse_grouped_responses(seed: int):
+    """330 persons in 3 groups answering 1-3 of 60 items each: far too little information
+    per group to identify its latent variance."""
+    rng = np.random.default_rng(seed)
+    group = rng.integers(0, 3, 330)
+    theta = rng.normal(group * 0.5 - 0.5, 1.0)
+    difficulty, slope = rng.normal(0, 1, 60), rng.lognormal(0, 0.3, 60)
+    rows = []
+    for person in range(330):
+        for item in rng.choice(60, size=rng.integers(1, 4), replace=False):
+            p = 1 / (1 + np.exp(-slope[item] * (theta[person] - difficulty[item])))
+            rows.append((person, item, int(rng.random() < p), group[person]))
+    return map(np.array, zip(*rows, strict=True))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_degenerate_group_fit_falls_back_to_one_population(seed):
+    """The multiple-group EM of such data drove a group variance to 0 and the parameters to
+    NaN (skills with few responses per learner in the warehouse): the result is now the
+    one-population fit, with a warning, instead of NaN."""
+    persons, items, responses, groups = sparse_grouped_responses(seed)
+    with pytest.warns(irt.DegenerateGroupsWarning):
+        grouped = irt.calibrate(persons, items, responses, groups=groups, min_responses=10)
+    single = irt.calibrate(persons, items, responses, min_responses=10)
+    assert grouped.converged
+    assert grouped.group_pooled.all()
+    fitted = ~np.isnan(single.slope)
+    assert fitted.sum() > 10
+    np.testing.assert_array_equal(grouped.slope[fitted], single.slope[fitted])
+    np.testing.assert_array_equal(grouped.difficulty[fitted], single.difficulty[fitted])
