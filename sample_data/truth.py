@@ -59,8 +59,7 @@ def write_truth(
     lies: Lies | None = None,
 ) -> dict:
     """Write the truth files; return faults.json's content. Raises if the accounting fails."""
-    if lies is not None:
-        _write_lies(truth_dir, lies, catalog, skill_ids)
+    _write_lies(truth_dir, lies, catalog, skill_ids)
     _write_learner_skills(con, truth_dir / "learner_skills.csv", learners, skill_ids)
     _write_items(truth_dir / "items.csv", catalog, skill_ids)
     _write_companies(truth_dir / "companies.csv", companies)
@@ -154,8 +153,15 @@ LEAK_COLUMNS = (
 )
 
 
-def _write_lies(truth_dir: Path, lies: Lies, catalog: Catalog, skill_ids: list[str]) -> None:
-    """item_dif.csv and item_leaks.csv, each written when the run has lies of its kind."""
+def _write_lies(truth_dir: Path, lies: Lies | None, catalog: Catalog, skill_ids) -> None:
+    """item_dif.csv and item_leaks.csv when the run has lies of their kind, else neither.
+
+    A file of an earlier run with lies goes: the truth folder holds one run's truth.
+    """
+    for name in ("item_dif.csv", "item_leaks.csv"):
+        (truth_dir / name).unlink(missing_ok=True)
+    if lies is None:
+        return
 
     def where(item) -> list[str]:
         return [

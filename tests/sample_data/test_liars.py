@@ -191,6 +191,16 @@ def test_without_lies_nothing_changes(tmp_path):
     assert _digest(tmp_path / "plain") == _digest(tmp_path / "zero")
 
 
+def test_a_run_without_lies_removes_an_earlier_runs_lie_files(tmp_path):
+    landing, truth = tmp_path / "landing", tmp_path / "truth"
+    generate(landing, truth, **SMALL, dif_items=1, leaked_items=1)
+    assert (truth / "item_dif.csv").is_file() and (truth / "item_leaks.csv").is_file()
+    generate(landing, truth, **SMALL, leaked_items=1)
+    assert not (truth / "item_dif.csv").exists() and (truth / "item_leaks.csv").is_file()
+    generate(landing, truth, **SMALL)
+    assert not (truth / "item_leaks.csv").exists()
+
+
 def test_lies_are_deterministic_and_leaks_alone_work(tmp_path):
     for run in ("one", "two"):
         generate(tmp_path / run / "landing", tmp_path / run / "truth", **SMALL, leaked_items=2)
