@@ -14,14 +14,20 @@ faults with the reason codes of docs/interfaces.md, one fault per row, counted e
 ``truth/faults.json`` so that for every entity
 ``landed_rows = clean_rows + superseded + sum(rejected) + exact_duplicates``.
 
+Opt-in, it lies in known ways (``lies``): ``--dif-items`` quiz items are harder for learners
+of the ``--dif-countries`` countries with the most learners (differential item functioning),
+``--leaked-items`` get easier for everybody from a day on; ``truth/item_dif.csv`` and
+``truth/item_leaks.csv`` record them. Without them nothing changes.
+
 Output is byte-identical for a seed. Each day is simulated and written before the next one,
 so memory grows with learners, not with attempts.
 
 Modules, by job: ``world`` (companies, learners, skills and roles, and their changes),
 ``catalog`` (courses and items with their true parameters), ``behaviour`` (who enrolls,
-attempts and answers what), ``faults`` (injected faults), ``formats`` (how values are spelled
-in files), ``writers`` and ``attempts`` (the landing files), ``ledger`` (what landed where),
-``truth`` (the truth files), ``generator`` (the day-by-day run), ``__main__`` (the command).
+attempts and answers what), ``lies`` (the opt-in DIF and leaked items), ``faults`` (injected
+faults), ``formats`` (how values are spelled in files), ``writers`` and ``attempts`` (the
+landing files), ``ledger`` (what landed where), ``truth`` (the truth files), ``generator`` (the
+day-by-day run), ``__main__`` (the command).
 """
 
 from sample_data.generator import DEFAULT_LEARNERS, DEFAULT_START, generate

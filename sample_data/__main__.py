@@ -13,6 +13,29 @@ from sample_data.generator import DEFAULT_LEARNERS, DEFAULT_START, generate
 def main(argv: list[str] | None = None) -> None:
     from orchestration.settings import load_settings
 
+    args = _parser().parse_args(argv)
+    out = args.out or load_settings().landing_dir
+    truth = args.truth or Path(out).resolve().parent / "truth"
+    summary = generate(
+        out,
+        truth,
+        args.companies,
+        args.learners,
+        args.days,
+        args.seed,
+        args.start_date,
+        dif_items=args.dif_items,
+        dif_countries=args.dif_countries,
+        leaked_items=args.leaked_items,
+    )
+    print(
+        f"sample data: {summary['rows']:,} rows ({summary['attempts']:,} attempts) in "
+        f"{summary['files']} files, {summary['seconds']:.1f} s, "
+        f"{summary['rows_per_second']:,.0f} rows/s -> {out} (truth: {truth})"
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=sample_data.__doc__.splitlines()[0])
     parser.add_argument("--companies", type=int, default=100)
     parser.add_argument("--learners", type=int, default=DEFAULT_LEARNERS)
@@ -31,17 +54,28 @@ def main(argv: list[str] | None = None) -> None:
         help="truth folder (default: truth/ beside the landing folder)",
     )
     parser.add_argument("--start-date", type=date.fromisoformat, default=DEFAULT_START)
-    args = parser.parse_args(argv)
-    out = args.out or load_settings().landing_dir
-    truth = args.truth or Path(out).resolve().parent / "truth"
-    summary = generate(
-        out, truth, args.companies, args.learners, args.days, args.seed, args.start_date
+    lies = parser.add_argument_group(
+        "known lies (opt-in, recorded in truth/item_dif.csv and truth/item_leaks.csv)"
     )
-    print(
-        f"sample data: {summary['rows']:,} rows ({summary['attempts']:,} attempts) in "
-        f"{summary['files']} files, {summary['seconds']:.1f} s, "
-        f"{summary['rows_per_second']:,.0f} rows/s -> {out} (truth: {truth})"
+    lies.add_argument(
+        "--dif-items",
+        type=int,
+        default=0,
+        help="quiz items made harder for learners of the --dif-countries (DIF; default 0)",
     )
+    lies.add_argument(
+        "--dif-countries",
+        type=int,
+        default=2,
+        help="how many countries, those with the most learners, the DIF items are harder in",
+    )
+    lies.add_argument(
+        "--leaked-items",
+        type=int,
+        default=0,
+        help="quiz items whose answers leak: easier for everyone from a day on (default 0)",
+    )
+    return parser
 
 
 if __name__ == "__main__":

@@ -4,18 +4,23 @@ Active learners without a course pick one: a skill of their role (or, after fini
 course, usually the same skill again) and the level nearest their ability, which is the
 selection effect that makes raw percent-correct biased. Each session attempts the next items
 of the course; failed items are retried, a little better each time. Finishing a course
-raises the learner's ability in the course's skills.
+raises the learner's ability in the course's skills. Opt-in ``lies`` (see ``lies``) shift the
+difficulty of a few quiz items for some learners or from some day on.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sample_data.catalog import CATEGORY_SCORES, Catalog
 from sample_data.formats import OFFSET_SHARE, TIMESTAMP_OFFSETS
 from sample_data.world import Learners
+
+if TYPE_CHECKING:
+    from sample_data.lies import Lies
 
 # Learners pick the level whose centre is near their theta; this is the selection effect.
 LEVEL_CENTRE = (-0.8, 0.2, 1.2)
@@ -85,8 +90,15 @@ class Simulator:
     the output, so reordering statements here changes every file after them.
     """
 
-    def __init__(self, rng, catalog: Catalog, learners: Learners, role_skills: np.ndarray):
-        self.rng, self.catalog, self.learners = rng, catalog, learners
+    def __init__(
+        self,
+        rng,
+        catalog: Catalog,
+        learners: Learners,
+        role_skills: np.ndarray,
+        lies: Lies | None = None,
+    ):
+        self.rng, self.catalog, self.learners, self.lies = rng, catalog, learners, lies
         n = len(learners.company)
         skill_choice = (
             ROLE_SKILL_SHARE * role_skills / role_skills.sum(axis=1, keepdims=True)
@@ -195,7 +207,7 @@ class Simulator:
             np.repeat(start, n_items) + elapsed.astype(np.int64), midnight + LAST_SECOND
         )
         theta = self.learners.theta[learner, catalog.item_skill[item]]
-        score, failed = self._respond(item, theta)
+        score, failed = self._respond(item, theta, learner, submitted_at)
         self.score_sum += np.bincount(
             learner, score / catalog.item_max[item], len(self.current_course)
         )
@@ -216,10 +228,10 @@ class Simulator:
                 + rng.exponential(90, len(again)).astype(np.int64),
                 midnight + LAST_SECOND,
             )
-            item = previous.item[again]
-            score, retry_failed = self._respond(item, retry_theta)
+            item, learner = previous.item[again], previous.learner[again]
+            score, retry_failed = self._respond(item, retry_theta, learner, submitted_at)
             retry = Attempts(
-                previous.learner[again],
+                learner,
                 item,
                 submitted_at,
                 score,
@@ -250,12 +262,15 @@ class Simulator:
             grade=grade,
         )
 
-    def _respond(self, item: np.ndarray, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _respond(self, item, theta, learner, submitted_at) -> tuple[np.ndarray, np.ndarray]:
         """Scores (0/1 for quizzes, 0-10 for assignments) and whether the attempt failed."""
         catalog, rng = self.catalog, self.rng
         slope = catalog.item_slope[item]
         u = rng.random(len(item))
-        p_correct = 1 / (1 + np.exp(-slope * (theta - catalog.item_difficulty[item])))
+        difficulty = catalog.item_difficulty[item]
+        if self.lies is not None:  # only quiz items lie: the graded thresholds stay
+            difficulty = difficulty + self.lies.difficulty_offset(item, learner, submitted_at)
+        p_correct = 1 / (1 + np.exp(-slope * (theta - difficulty)))
         score = (u < p_correct).astype(float)
         failed = score < 1
         graded = np.flatnonzero(catalog.item_assignment[item])

@@ -2,7 +2,8 @@
 
 Each day is simulated and written before the next one, so memory grows with learners, not
 with attempts. All randomness comes from one generator seeded once: the order of the draws
-(here and in the modules called) is what makes the output byte-identical for a seed.
+(here and in the modules called) is what makes the output byte-identical for a seed. The
+opt-in lies (``lies``) draw from a generator of their own, so without them nothing changes.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sample_data.catalog import Catalog, build_catalog, release_day
 from sample_data.faults import add_enrollment_faults, add_learner_faults, company_fault_rows
 from sample_data.formats import OFFSET_SHARE, TIMESTAMP_OFFSETS
 from sample_data.ledger import Ledger
+from sample_data.lies import Lies, choose_lies
 from sample_data.truth import write_truth
 from sample_data.world import (
     COMPANY_UPDATE_EVERY,
@@ -56,10 +58,16 @@ def generate(
     days: int = 60,
     seed: int = 7,
     start_date: date | str = DEFAULT_START,
+    dif_items: int = 0,
+    dif_countries: int = 2,
+    leaked_items: int = 0,
 ) -> dict:
     """Write landing files to ``out_dir`` and the truth to ``truth_dir``; return a summary.
 
-    Deterministic for a seed: the same arguments write byte-identical files.
+    Deterministic for a seed: the same arguments write byte-identical files. ``dif_items``
+    quiz items are harder for learners of the ``dif_countries`` countries with the most
+    learners, ``leaked_items`` get easier from a day on (see ``lies``); with both 0 (the
+    default) the files are those of a run without these arguments.
     """
     started = time.perf_counter()
     if companies < 1 or learners < 1 or days < 1:
@@ -81,7 +89,21 @@ def generate(
     company_world = build_companies(rng, companies, seeds.size_bands)
     catalog = build_catalog(rng, seeds.skills, days)
     learner_world = build_learners(rng, learners, days, company_world, seeds)
-    run = _Run(rng, con, ledger, seeds, company_world, catalog, learner_world, days)
+    lies = None
+    if dif_items or leaked_items:
+        first_midnight = (start_date - date(1970, 1, 1)).days * 86400
+        counts = (dif_items, dif_countries, leaked_items)
+        lies = choose_lies(
+            seed,
+            catalog,
+            company_world,
+            learner_world,
+            seeds.role_skills,
+            counts,
+            days,
+            first_midnight,
+        )
+    run = _Run(rng, con, ledger, seeds, company_world, catalog, learner_world, days, lies)
     for day_index in range(days):
         run.day(day_index, date.fromordinal(start_date.toordinal() + day_index), start_date)
 
@@ -95,7 +117,7 @@ def generate(
         "enrollments": run.n_enrollments,
     }
     faults = write_truth(
-        con, truth_dir, ledger, clean, company_world, catalog, learner_world, seeds.skill_ids
+        con, truth_dir, ledger, clean, company_world, catalog, learner_world, seeds.skill_ids, lies
     )
     con.close()
     return _summary(out_dir, truth_dir, ledger, faults, time.perf_counter() - started)
@@ -128,10 +150,11 @@ class _Run:
         catalog: Catalog,
         learners: Learners,
         days: int,
+        lies: Lies | None = None,
     ):
         self.rng, self.con, self.ledger, self.seeds = rng, con, ledger, seeds
         self.companies, self.catalog, self.learners = companies, catalog, learners
-        self.simulator = Simulator(rng, catalog, learners, seeds.role_skills)
+        self.simulator = Simulator(rng, catalog, learners, seeds.role_skills, lies)
         self.attempts = AttemptWriter(rng, con, ledger, catalog, days)
         self.release_day = release_day(days)
         self.learner_fault_day = 1 if days > 1 else 0

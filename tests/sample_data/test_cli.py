@@ -47,3 +47,22 @@ def test_help_lists_the_flags():
     for flag in ("--companies", "--learners", "--days", "--seed", "--out", "--truth"):
         assert flag in done.stdout
     assert "--start-date" in done.stdout
+    for flag in ("--dif-items", "--dif-countries", "--leaked-items"):
+        assert flag in done.stdout
+
+
+def test_the_command_passes_the_lies_on(tmp_path):
+    flags = [f"--{name.replace('_', '-')}={value}" for name, value in SMALL.items()]
+    lies = {"dif_items": 1, "dif_countries": 1, "leaked_items": 1}
+    flags += [f"--{name.replace('_', '-')}={value}" for name, value in lies.items()]
+    subprocess.run(
+        [sys.executable, "-m", "sample_data", *flags, "--out", str(tmp_path / "cli" / "landing")],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    generate(tmp_path / "api" / "landing", tmp_path / "api" / "truth", **SMALL, **lies)
+    assert (tmp_path / "cli" / "truth" / "item_dif.csv").is_file()
+    assert (tmp_path / "cli" / "truth" / "item_leaks.csv").is_file()
+    assert _digest(tmp_path / "cli") == _digest(tmp_path / "api")
