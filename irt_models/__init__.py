@@ -12,12 +12,15 @@ mirt (Chalmers 2012):
 - ``simulate``: seedable data for tests and benchmarks;
 - ``item_information`` / ``test_information``: Fisher information curves;
 - ``assign_skill``: which of several skills an item assesses, chosen by the data.
+- ``dif``: differential item functioning between groups, Mantel-Haenszel (ETS A/B/C) or a
+  likelihood-ratio test against anchored items.
 
 ``Calibration.from_parameters`` rebuilds a calibration from stored parameters.
 """
 
 from .calibrate import ConvergenceWarning, calibrate
 from .data import wide_to_long
+from .dif import DIF, dif
 from .fit import ItemFit, item_fit
 from .item_information import item_information, test_information
 from .linking import Linking, link
@@ -33,6 +36,7 @@ __all__ = [
     "MODELS",
     "Calibration",
     "ConvergenceWarning",
+    "DIF",
     "ItemFit",
     "ItemPrior",
     "Linking",
@@ -41,6 +45,7 @@ __all__ = [
     "SkillAssignment",
     "assign_skill",
     "calibrate",
+    "dif",
     "item_fit",
     "item_information",
     "link",
