@@ -14,6 +14,8 @@ mirt (Chalmers 2012):
 - ``assign_skill``: which of several skills an item assesses, chosen by the data.
 - ``dif``: differential item functioning between groups, Mantel-Haenszel (ETS A/B/C) or a
   likelihood-ratio test against anchored items.
+- ``drift``: item parameter drift of anchored items, observed against expected score sums
+  per time window.
 
 ``Calibration.from_parameters`` rebuilds a calibration from stored parameters.
 """
@@ -21,6 +23,7 @@ mirt (Chalmers 2012):
 from .calibrate import ConvergenceWarning, calibrate
 from .data import wide_to_long
 from .dif import DIF, dif
+from .drift import Drift, drift
 from .fit import ItemFit, item_fit
 from .item_information import item_information, test_information
 from .linking import Linking, link
@@ -37,6 +40,7 @@ __all__ = [
     "Calibration",
     "ConvergenceWarning",
     "DIF",
+    "Drift",
     "ItemFit",
     "ItemPrior",
     "Linking",
@@ -46,6 +50,7 @@ __all__ = [
     "assign_skill",
     "calibrate",
     "dif",
+    "drift",
     "item_fit",
     "item_information",
     "link",

@@ -133,12 +133,34 @@ def leave_one_out_weights(loglik, table, person, item, category, log_prior) -> n
     return np.exp(logw)
 
 
-def expected_and_variance(calibration, item, nodes):
-    """Expected score and score variance of items on the nodes, each (n, Q)."""
-    d = np.where(np.isfinite(calibration.intercepts), calibration.intercepts, -np.inf)
-    z = calibration.slope[item][:, None, None] * nodes[None, None, :] + d[item][:, :, None]
-    cum = 1.0 / (1.0 + np.exp(-z))  # P(Y >= k), k = 1..K-1; exactly 0 at padded -inf
-    k = np.arange(1, cum.shape[1] + 1, dtype=float)
-    e1 = cum.sum(axis=1)
-    e2 = np.einsum("k,nkq->nq", 2 * k - 1, cum)
+def score_moments(table) -> tuple[np.ndarray, np.ndarray]:
+    """Expected score and expected squared score of each item on the nodes, each
+    (n_items, Q), from ``item_table``."""
+    k = np.arange(table.shape[1], dtype=float)
+    p = np.exp(table)
+    return np.einsum("k,ikq->iq", k, p), np.einsum("k,ikq->iq", k**2, p)
+
+
+def pointwise_moments(calibration, item, theta) -> tuple[np.ndarray, np.ndarray]:
+    """Expected score and score variance of each response's item at its person's theta.
+
+    Parameters
+    ----------
+    calibration : Calibration
+    item : ndarray of shape (n,)
+        Positions in the calibration.
+    theta : ndarray of shape (n,)
+
+    Returns
+    -------
+    expected, variance : ndarray of shape (n,)
+    """
+    e1, e2 = np.zeros(len(item)), np.zeros(len(item))
+    k = calibration.n_categories
+    for i in np.unique(item):
+        rows = np.nonzero(item == i)[0]
+        d = calibration.intercepts[[i], : k[i] - 1]
+        p = np.exp(log_probs(calibration.slope[[i]], d, theta[rows])[0])  # (K, n)
+        cats = np.arange(k[i], dtype=float)
+        e1[rows], e2[rows] = cats @ p, cats**2 @ p
     return e1, np.maximum(e2 - e1**2, 0.0)
