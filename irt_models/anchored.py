@@ -125,10 +125,14 @@ def group_moments(loglik, group, n_groups: int, nodes, *, tol=1e-6, max_iter=500
     return mean, var
 
 
-def leave_one_out_weights(loglik, table, person, item, category, log_prior) -> np.ndarray:
+def leave_one_out_weights(loglik, person, own, log_prior) -> np.ndarray:
     """Posterior weights of theta for each response's person without that response,
-    shape (n_responses, Q); ``log_prior`` is (Q,) or (n_responses, Q)."""
-    logw = loglik[person] - table[item, category] + log_prior
+    shape (n_responses, Q).
+
+    ``own`` is the response's log-probability on the nodes, (n_responses, Q) (zeros for a
+    response that is not in ``loglik``); ``log_prior`` is (Q,) or (n_responses, Q).
+    """
+    logw = loglik[person] - own + log_prior
     logw -= logsumexp(logw, axis=1, keepdims=True)
     return np.exp(logw)
 

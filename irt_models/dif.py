@@ -13,13 +13,16 @@ Two methods, one result type (``DIF``, one row per item and focal group):
     large impact the rest score leans slightly towards flagging against the lower group.
   - ``"theta"`` (sparse data): ``n_strata`` quantile bands (default 10) of the thetas the
     caller passes, among the item's respondents of both groups. Pass EAPs that include the
-    studied item (``score(...)``): matching on a criterion that includes the item is the
-    Holland-Thayer condition for the null; excluding it, as with the rest score, biases
-    towards DIF against the lower-scoring group under impact. EAPs shrink towards the
-    prior mean; with a common prior and group impact, persons of the lower group sit lower
-    than their EAPs, which also biases towards DIF against it: ``score(..., groups=)``
-    (each group's own prior) removes most of that. Thick strata leave ability differences
-    within a band, one more source of the same bias: prefer more bands with more data.
+    studied item and use the common prior (``score(...)``): matching on a criterion that
+    includes the item is the Holland-Thayer condition for the null, and leaving it out
+    biases towards DIF against the lower-scoring group under impact, as the rest score
+    does. Known bias of EAPs: they shrink towards the prior mean, so with impact the
+    persons of the lower group sit below their EAPs, and thick bands leave ability
+    differences within a band; both lean towards DIF against the lower group. In
+    simulation (impact 0.5 SD, 25 of 40 items per person, 1000 per group, no DIF) 5.3% of
+    the items had p < 0.05 with common-prior EAPs, 5.6% with 20 bands, but 10% with
+    group-prior EAPs (``score(..., groups=)``), which match on a group-dependent criterion:
+    do not use those here.
 
 - ``method="lr"``: likelihood-ratio test against anchored items (``dif_lr``), for binary
   and graded items, with group latent distributions of their own; needs ``calibration``.
@@ -55,6 +58,7 @@ METHODS = ("mh", "lr")
 MATCHES = ("rest", "theta")
 CORRECTIONS = ("bh", "holm", None)
 MIN_RESPONSES = 10
+PURIFY_BELOW = 0.05
 
 
 class DIF(NamedTuple):
@@ -119,6 +123,7 @@ def dif(
     correction: str | None = "bh",
     min_responses: int = MIN_RESPONSES,
     quadrature: int | None = None,
+    purify: bool = False,
 ) -> DIF:
     """DIF of each item between a reference group and each focal group.
 
@@ -149,12 +154,19 @@ def dif(
         Fewer responses than this in either group: NaN statistics.
     quadrature : int, optional
         Nodes for the LR test; defaults to the calibration's.
+    purify : bool
+        Two-stage purification (Holland & Thayer 1988): items with an adjusted p below
+        0.05 in a first pass leave the matching criterion (rest score, or the LR test's
+        group distributions and posterior weights) and every item is tested again. Not for
+        ``match="theta"`` (the thetas are the caller's).
 
     Returns
     -------
     DIF
     """
     _check_options(method, match, correction, theta, calibration, n_strata)
+    if purify and method == "mh" and match == "theta":
+        raise ValueError("purify: not for match='theta' (purify the thetas instead)")
     p, i, r = long_format(persons, items, responses)
     person_labels, person = np.unique(p, return_inverse=True)
     pg = person_groups(groups, person, len(person_labels))
@@ -163,14 +175,21 @@ def dif(
         raise ValueError(f"reference: {reference!r} is not among the groups {labels[:10]}")
     focal_labels = _focal_labels(focal, reference, labels)
     ref = labels.index(reference)
+    t = None if theta is None or method != "mh" else person_theta(theta, person_labels)
     parts = []
     for f in focal_labels:
         codes = (ref, labels.index(f))
-        if method == "mh":
-            t = None if theta is None else person_theta(theta, person_labels)
-            part = mh_rows(person, i, r, pg.person, codes, match, t, n_strata, min_responses)
-        else:
-            part = lr_rows(calibration, p, i, r, pg.person, codes, min_responses, quadrature)
+
+        def rows(exclude, codes=codes):
+            if method == "mh":
+                args = (codes, match, t, n_strata, min_responses, exclude)
+                return mh_rows(person, i, r, pg.person, *args)
+            args = (codes, min_responses, quadrature, exclude)
+            return lr_rows(calibration, p, i, r, pg.person, *args)
+
+        part = rows(())
+        if purify:
+            part = rows(part["item"][adjust_p(part["p"], correction) < PURIFY_BELOW])
         part["focal"] = np.full(len(part["item"]), f, dtype=object)
         parts.append(part)
     return _assemble(parts, reference, method, match, correction)
@@ -216,6 +235,8 @@ def person_theta(theta, person_labels) -> np.ndarray:
     t = np.asarray(theta, dtype=float).reshape(-1)
     if len(t) != len(person_labels):
         raise ValueError(f"theta: expected {len(person_labels)} values (one per person)")
+    if not np.all(np.isfinite(t)):
+        raise ValueError("theta: expected finite values")
     return t
 
 

@@ -14,7 +14,9 @@ from . import quadrature as quad
 from .dif_lr import item_lr
 
 
-def mh_rows(person, item_labels, response, person_group, codes, match, theta, n_strata, min_n):
+def mh_rows(
+    person, item_labels, response, person_group, codes, match, theta, n_strata, min_n, exclude=()
+):
     """MH statistics of the dichotomous items for the pair ``codes = (ref, focal)``.
 
     Parameters
@@ -28,8 +30,11 @@ def mh_rows(person, item_labels, response, person_group, codes, match, theta, n_
     match : {"rest", "theta"}
     theta : ndarray of shape (n_persons,) or None
     n_strata, min_n : int
+    exclude : sequence of item labels
+        Items left out of the rest score (purification).
     """
     labels, item = np.unique(item_labels, return_inverse=True)
+    counted = ~np.isin(labels, exclude)[item]
     top = np.zeros(len(labels), dtype=np.int64)
     np.maximum.at(top, item, response)
     binary = top <= 1
@@ -37,8 +42,9 @@ def mh_rows(person, item_labels, response, person_group, codes, match, theta, n_
     is_focal = person_group[person] == codes[1]
     if match == "rest":
         _check_complete(person[in_pair], item[in_pair], len(labels))
-        total = np.bincount(person[in_pair], response[in_pair], minlength=len(person_group))
-        strata = mh.rest_score_strata(total, person, response)
+        c = in_pair & counted
+        total = np.bincount(person[c], response[c], minlength=len(person_group))
+        strata = mh.rest_score_strata(total, person, np.where(counted, response, 0))
     rows = in_pair & binary[item]
     code = np.cumsum(binary) - 1  # position among the binary items
     j, y, f = code[item[rows]], response[rows] == 1, is_focal[rows]
@@ -78,18 +84,17 @@ def _check_complete(person, item, n_items: int) -> None:
         )
 
 
-def lr_rows(calibration, persons, items, responses, person_group, codes, min_n, quadrature):
+def lr_rows(
+    calibration, persons, items, responses, person_group, codes, min_n, quadrature, exclude=()
+):
     """LR tests of the calibrated items answered in both groups of ``codes``.
 
-    ``person_group`` is coded over the sorted labels of ``persons`` (all rows).
+    ``person_group`` is coded over the sorted labels of ``persons`` (all rows); the items
+    ``exclude`` (labels) are left out of the group distributions and posterior weights.
     """
-    coded = anchored.code_responses(calibration, persons, items, responses)
-    nodes = quad.grid(quadrature if quadrature is not None else calibration.quadrature)
-    table = anchored.item_table(calibration, nodes)
-    n_persons = len(coded.person_labels)
-    loglik = anchored.person_loglik(table, coded.person, coded.item, coded.category, n_persons)
-    n_groups = int(person_group.max()) + 1
-    mean, var = anchored.group_moments(loglik, person_group, n_groups, nodes)
+    coded, nodes, table, anchor, loglik, mean, var = _anchored_setup(
+        calibration, persons, items, responses, person_group, quadrature, exclude
+    )
     log_prior = np.stack([quad.log_weights(nodes, m, v) for m, v in zip(mean, var, strict=True)])
     g = person_group[coded.person]
     in_pair = np.isin(g, codes)
@@ -111,7 +116,8 @@ def lr_rows(calibration, persons, items, responses, person_group, codes, min_n, 
             cols["expected_score_difference"].append(np.nan)
             continue
         p, c = coded.person[rows], coded.category[rows]
-        w = anchored.leave_one_out_weights(loglik, table, p, i, c, log_prior[g[rows]])
+        own = table[i, c] if anchor[i] else np.zeros((len(c), len(nodes)))
+        w = anchored.leave_one_out_weights(loglik, p, own, log_prior[g[rows]])
         res = item_lr(
             w,
             c,
@@ -129,3 +135,19 @@ def lr_rows(calibration, persons, items, responses, person_group, codes, min_n, 
     out["df"] = out["df"].astype(np.int64)
     out["item"] = calibration.items[tested]
     return out
+
+
+def _anchored_setup(calibration, persons, items, responses, person_group, quadrature, exclude):
+    """Coded responses, nodes, item table, anchor mask, person log-likelihoods over the
+    anchor items and the group latent moments, for ``lr_rows``."""
+    coded = anchored.code_responses(calibration, persons, items, responses)
+    nodes = quad.grid(quadrature if quadrature is not None else calibration.quadrature)
+    table = anchored.item_table(calibration, nodes)
+    anchor = ~np.isin(calibration.items, exclude)
+    a = anchor[coded.item]
+    loglik = anchored.person_loglik(
+        table, coded.person[a], coded.item[a], coded.category[a], len(coded.person_labels)
+    )
+    n_groups = int(person_group.max()) + 1
+    mean, var = anchored.group_moments(loglik, person_group, n_groups, nodes)
+    return coded, nodes, table, anchor, loglik, mean, var

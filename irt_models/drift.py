@@ -202,9 +202,8 @@ def _posterior_moments(calibration, coded, quadrature):
     for s in range(0, len(coded.item), anchored.CHUNK):
         sl = slice(s, s + anchored.CHUNK)
         j = coded.item[sl]
-        w = anchored.leave_one_out_weights(
-            loglik, table, coded.person[sl], j, coded.category[sl], prior
-        )
+        own = table[j, coded.category[sl]]
+        w = anchored.leave_one_out_weights(loglik, coded.person[sl], own, prior)
         e[sl], e2[sl] = (w * m1[j]).sum(axis=1), (w * m2[j]).sum(axis=1)
     return e, np.maximum(e2 - e**2, 0.0)
 

@@ -4,9 +4,9 @@ Guards: the MH statistics equal a plainly written computation (loops over strata
 tables) to 1e-12; a published MH example (R ``mantelhaen.test``, Agresti's penicillin
 data); the ETS A/B/C rules on constructed tables; recovery on simulated data with impact
 (reference N(0, 1), focal N(-0.5, 1)) and four items 0.9 logits harder for the focal
-group, for MH with rest-score and theta matching and for the LR test (detection >= 90%,
-false positives <= 5%, after Benjamini-Hochberg); a graded item with DIF found by the LR
-test; multiple-comparison adjustments; argument errors.
+group, for MH with rest-score and theta matching and for the LR test, with and without
+purification (detection >= 90%, false positives <= 5%, after Benjamini-Hochberg); a
+graded item with DIF found by the LR test; multiple-comparison adjustments; errors.
 """
 
 import math
@@ -156,16 +156,17 @@ def test_recovery_mh_theta_sparse():
 
 
 def test_recovery_lr():
-    runs = []
+    runs, purified = [], []
     for s in SEEDS:
         persons, items, responses, groups, cal = two_groups(s)
-        runs.append(
-            irt.dif(persons, items, responses, groups, reference=0, method="lr", calibration=cal)
-        )
-    hit, false = rates(runs)
-    assert hit >= 0.9 and false <= 0.05, (hit, false)
-    d = np.concatenate([r.difficulty_difference[DIF_ITEMS] for r in runs])
-    assert np.all(d > 0.3) and np.all(runs[0].df == 2)
+        args = (persons, items, responses, groups)
+        runs.append(irt.dif(*args, reference=0, method="lr", calibration=cal))
+        purified.append(irt.dif(*args, reference=0, method="lr", calibration=cal, purify=True))
+    for results in (runs, purified):
+        hit, false = rates(results)
+        assert hit >= 0.9 and false <= 0.05, (hit, false)
+    d = np.concatenate([r.difficulty_difference[DIF_ITEMS] for r in purified])
+    assert np.all(d > 0.3) and abs(d.mean() - SHIFT) < 0.2 and np.all(runs[0].df == 2)
 
 
 def test_lr_finds_dif_in_a_graded_item():
@@ -202,5 +203,7 @@ def test_several_focal_groups_and_errors():
         irt.dif(*args, reference=0, match="theta")
     with pytest.raises(ValueError, match="calibration"):
         irt.dif(*args, reference=0, method="lr")
+    with pytest.raises(ValueError, match="purify"):
+        irt.dif(*args, reference=0, match="theta", theta=np.zeros(400), purify=True)
     with pytest.raises(ValueError, match="reference"):
         irt.dif(*args, reference=7)
