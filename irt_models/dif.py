@@ -10,7 +10,8 @@ Two methods, one result type (``DIF``, one row per item and focal group):
     total score over all items minus the studied item. The rest score rather than the total
     keeps the studied item out of its own criterion; under the Rasch model the total score
     including it is the unbiased criterion (Holland & Thayer 1988; Zwick 1990), so with
-    large impact the rest score leans slightly towards flagging against the lower group.
+    impact the rest score leans slightly towards flagging against the lower group (2PL
+    items, impact 0.5 SD, 600 per group, no DIF: 5.9% of items at p < 0.05).
   - ``"theta"`` (sparse data): ``n_strata`` quantile bands (default 10) of the thetas the
     caller passes, among the item's respondents of both groups. Pass EAPs that include the
     studied item and use the common prior (``score(...)``): matching on a criterion that
@@ -25,7 +26,9 @@ Two methods, one result type (``DIF``, one row per item and focal group):
     do not use those here.
 
 - ``method="lr"``: likelihood-ratio test against anchored items (``dif_lr``), for binary
-  and graded items, with group latent distributions of their own; needs ``calibration``.
+  and graded items, with group latent distributions of their own; needs ``calibration``
+  (items it does not know, or without usable parameters, are not tested). Without DIF
+  (same simulation) 4.4% of items had p < 0.05.
 
 p-values are adjusted over all rows of the call (``correction``: Benjamini-Hochberg by
 default, ``"holm"``, or None). The ETS class uses the unadjusted MH p-value, as the ETS

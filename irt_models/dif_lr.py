@@ -3,17 +3,17 @@
 For a studied item ``i``, a reference group ``R`` and a focal group ``F``:
 
 1. every other item keeps its anchored parameters; each group ``g`` has its own normal
-   latent distribution N(mean_g, var_g), estimated once by EM with all anchored items
-   fixed (``anchored.group_moments``) and then held at that estimate;
+   latent distribution N(mean_g, var_g), estimated once by EM with the anchored items
+   fixed (``anchored.group_moments``; all items, or the unflagged ones when ``dif`` purifies)
+   and then held at that estimate;
 2. the respondents' posterior weights of theta without item ``i``,
    ``u_p(q) ∝ N(theta_q; mean_g, var_g) prod_{j != i} P(y_pj | theta_q)``, are fixed, so
    the marginal log-likelihood of item ``i``'s responses is, up to a constant,
    ``l(a, d) = sum_p log sum_q u_p(q) P(y_pi | theta_q; a, d)``;
 3. model 0: one set of parameters of item ``i`` for both groups; model 1: separate sets
-   (free in the focal group). Both are maximised directly (L-BFGS-B with the analytic
-   gradient, BFGS: L-BFGS-B's Fortran core
-   was slowed tenfold by BLAS threads on a loaded machine; intercepts kept ordered through
-   log gaps), and
+   (free in the focal group). Both are maximised directly by BFGS with the analytic
+   gradient (intercepts kept ordered through log gaps; L-BFGS-B was ten times slower here,
+   its core spending the time in BLAS threads on a loaded machine), and
    ``LR = 2 (l_1 - l_0)``, chi-square with ``df`` = the item's number of free parameters
    (``K`` for 2PL/graded items, ``K - 1`` for Rasch items, whose slope stays fixed).
 
