@@ -18,6 +18,10 @@ abilities:
   ``Var`` at those values. Thetas that include the item under test absorb part of its
   drift, and the z values shrink.
 
+For the flagged items (``theta=None``), a likelihood-ratio test of a freed location: the
+item's intercepts re-estimated from its responses since the first flagged window, slope
+kept, against the anchored parameters (``difficulty_shift``, ``lr_p``).
+
 Under the anchored model ``z`` is about N(0, 1) (the sum of many independent responses).
 An item is flagged from the first window whose ``z`` passes ``threshold``: upwards for
 ``direction="easier"`` (default: leaked answers make items easier), downwards for
@@ -40,10 +44,12 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+from scipy.stats import chi2 as chi2_dist
 
 from . import anchored
 from . import quadrature as quad
 from .dif import person_theta
+from .dif_lr import fit_item
 
 DIRECTIONS = ("easier", "harder", "both")
 MIN_RESPONSES = 10
@@ -67,6 +73,11 @@ class Drift(NamedTuple):
     flagged : ndarray of shape (n_items,) of bool
     flagged_since : ndarray of shape (n_items,) of object
         Start of the first flagged window, or None.
+    difficulty_shift, lr_statistic, lr_df, lr_p : ndarray of shape (n_items,)
+        For flagged items (``theta=None`` only; NaN otherwise): the item's location
+        re-estimated from its responses since ``flagged_since`` (slope kept) minus the
+        anchored one (mean threshold; negative: easier than anchored), and the
+        likelihood-ratio test of that freed location against the anchored parameters.
     threshold : float
     direction : str
     """
@@ -80,6 +91,10 @@ class Drift(NamedTuple):
     z: np.ndarray
     flagged: np.ndarray
     flagged_since: np.ndarray
+    difficulty_shift: np.ndarray
+    lr_statistic: np.ndarray
+    lr_df: np.ndarray
+    lr_p: np.ndarray
     threshold: float
     direction: str
 
@@ -137,8 +152,9 @@ def drift(
         raise ValueError(f"times: expected one time per response ({len(coded.keep)})")
     days, starts = _windows(np.asarray(times)[coded.keep], window, start)
     keep = days >= 0
-    if theta is None:
-        e, v = _posterior_moments(calibration, coded, quadrature)
+    post = None if theta is not None else _posterior(calibration, coded, quadrature)
+    if post is not None:
+        e, v = _posterior_moments(post, coded)
     else:
         t = person_theta(theta, coded.person_labels)[coded.person]
         e, v = anchored.pointwise_moments(calibration, coded.item, t)
@@ -159,10 +175,13 @@ def drift(
         z = (observed - expected) / np.sqrt(variance)
     for x in (observed, expected, variance, z):
         x[n < min_responses] = np.nan
-    flagged, since = _flags(z, starts, threshold, direction)
+    flagged, since, first = _flags(z, starts, threshold, direction)
+    window_of = np.full(len(coded.item), -1)
+    window_of[keep] = w
+    lr = freed_location_tests(calibration, coded, post, used, first, window_of)
     return Drift(
         calibration.items[used], starts, n, observed, expected, variance, z, flagged, since,
-        float(threshold), direction,
+        *lr, float(threshold), direction,
     )  # fmt: skip
 
 
@@ -190,22 +209,58 @@ def _windows(times, window, start):
     return days, t0 + np.arange(n_w) * width
 
 
-def _posterior_moments(calibration, coded, quadrature):
-    """Posterior predictive mean and variance of each response without itself."""
+class _Posterior(NamedTuple):
+    nodes: np.ndarray
+    table: np.ndarray  # (n_items, K_max, Q) log category probabilities
+    loglik: np.ndarray  # (n_persons, Q)
+    prior: np.ndarray  # (Q,) log prior
+
+
+def _posterior(calibration, coded, quadrature) -> _Posterior:
     nodes = quad.grid(quadrature if quadrature is not None else calibration.quadrature)
     table = anchored.item_table(calibration, nodes)
     n_persons = len(coded.person_labels)
     loglik = anchored.person_loglik(table, coded.person, coded.item, coded.category, n_persons)
     prior = quad.log_weights(nodes, calibration.latent_mean, calibration.latent_var)
-    m1, m2 = anchored.score_moments(table)
+    return _Posterior(nodes, table, loglik, prior)
+
+
+def _weights(post, coded, rows):
+    own = post.table[coded.item[rows], coded.category[rows]]
+    return anchored.leave_one_out_weights(post.loglik, coded.person[rows], own, post.prior)
+
+
+def _posterior_moments(post, coded):
+    """Posterior predictive mean and variance of each response without itself."""
+    m1, m2 = anchored.score_moments(post.table)
     e, e2 = np.empty(len(coded.item)), np.empty(len(coded.item))
     for s in range(0, len(coded.item), anchored.CHUNK):
-        sl = slice(s, s + anchored.CHUNK)
-        j = coded.item[sl]
-        own = table[j, coded.category[sl]]
-        w = anchored.leave_one_out_weights(loglik, coded.person[sl], own, prior)
+        sl = np.arange(s, min(s + anchored.CHUNK, len(coded.item)))
+        w, j = _weights(post, coded, sl), coded.item[sl]
         e[sl], e2[sl] = (w * m1[j]).sum(axis=1), (w * m2[j]).sum(axis=1)
     return e, np.maximum(e2 - e**2, 0.0)
+
+
+def freed_location_tests(calibration, coded, post, used, first, window_of):
+    """Per item: location shift since its first flagged window and the LR test of it.
+
+    The slope stays anchored and the intercepts are re-estimated (``dif_lr.fit_item``)
+    from the responses since the first flagged window, each weighted by its person's
+    leave-it-out posterior; ``LR = 2 (l_free - l_anchored)``, ``K - 1`` df.
+    """
+    out = np.full((4, len(used)), np.nan)
+    for k in np.nonzero((first >= 0) & (post is not None))[0]:
+        i = used[k]
+        rows = np.nonzero((coded.item == i) & (window_of >= first[k]))[0]
+        w, c = _weights(post, coded, rows), coded.category[rows]
+        n_cat = int(calibration.n_categories[i])
+        a, d = float(calibration.slope[i]), calibration.intercepts[i, : n_cat - 1]
+        l0 = float(np.log((w * np.exp(post.table[i, c])).sum(axis=1)).sum())
+        l1, _, d1 = fit_item(w, c, post.nodes, a, d, free_slope=False)
+        stat = max(2.0 * (l1 - l0), 0.0)
+        shift = float(np.mean(-d1 / a) - np.mean(-d / a))
+        out[:, k] = shift, stat, n_cat - 1, chi2_dist.sf(stat, n_cat - 1)
+    return out[0], out[1], out[2], out[3]
 
 
 def _flags(z, starts, threshold, direction):
@@ -216,7 +271,8 @@ def _flags(z, starts, threshold, direction):
     else:
         hit = np.abs(z) > threshold
     flagged = hit.any(axis=1)
+    first = np.where(flagged, np.argmax(hit, axis=1), -1)
     since = np.full(len(z), None, dtype=object)
     for i in np.nonzero(flagged)[0]:
-        since[i] = starts[int(np.argmax(hit[i]))]
-    return flagged, since
+        since[i] = starts[first[i]]
+    return flagged, since, first

@@ -3,7 +3,8 @@
 Guards: on 63 days of sparse 2PL responses (40 persons a day, 20 of 40 items each), an
 item whose difficulty drops by 1 logit from day 20 is flagged from the window starting on
 day 21 (known at the end of that window, day 28: within 8 days of the change), clean
-items are not flagged over the period; z is about N(0, 1) for clean items; given thetas,
+items are not flagged over the period; the freed-location LR test of the flagged item
+estimates the 1-logit drop; z is about N(0, 1) for clean items; given thetas,
 the "harder" and "both" directions, datetime64 times and argument errors.
 """
 
@@ -46,6 +47,9 @@ def test_drifting_item_flagged_clean_items_not():
         assert res.z.shape == (N_ITEMS, 9) and res.window_start[3] == 21.0
         assert res.flagged[DRIFTING] and res.flagged_since[DRIFTING] == 21.0
         assert np.all(res.z[DRIFTING, :2] < 3)  # before the change
+        assert res.difficulty_shift[DRIFTING] == pytest.approx(-DROP, abs=0.35)
+        assert res.lr_p[DRIFTING] < 1e-10 and res.lr_df[DRIFTING] == 1
+        assert np.all(np.isnan(res.lr_p[~res.flagged]))
         false_flags += int(res.flagged.sum()) - 1
         clean = np.delete(res.z, DRIFTING, axis=0)
         assert abs(np.nanmean(clean)) < 0.2 and 0.8 < np.nanstd(clean) < 1.2
@@ -57,6 +61,7 @@ def test_given_thetas_directions_and_datetimes():
     res = irt.drift(cal, persons, items, responses, times, theta=theta, direction="harder", start=0)
     assert res.flagged[DRIFTING] and res.flagged.sum() == 1
     assert not irt.drift(cal, persons, items, responses, times, theta=theta).flagged[DRIFTING]
+    assert np.all(np.isnan(res.lr_p))  # the LR test needs the posterior (theta=None)
     both = irt.drift(cal, persons, items, responses, times, direction="both", start=0)
     assert both.flagged[DRIFTING] and both.flagged_since[DRIFTING] <= 21.0
     stamps = np.datetime64("2026-01-05T00:00") + (times * 86400).astype("timedelta64[s]")
