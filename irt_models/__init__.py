@@ -12,12 +12,18 @@ mirt (Chalmers 2012):
 - ``simulate``: seedable data for tests and benchmarks;
 - ``item_information`` / ``test_information``: Fisher information curves;
 - ``assign_skill``: which of several skills an item assesses, chosen by the data.
+- ``dif``: differential item functioning between groups, Mantel-Haenszel (ETS A/B/C) or a
+  likelihood-ratio test against anchored items.
+- ``drift``: item parameter drift of anchored items, observed against expected score sums
+  per time window.
 
 ``Calibration.from_parameters`` rebuilds a calibration from stored parameters.
 """
 
 from .calibrate import ConvergenceWarning, DegenerateGroupsWarning, calibrate
 from .data import wide_to_long
+from .dif import DIF, dif
+from .drift import Drift, drift
 from .fit import ItemFit, item_fit
 from .item_information import item_information, test_information
 from .linking import Linking, link
@@ -33,7 +39,9 @@ __all__ = [
     "MODELS",
     "Calibration",
     "ConvergenceWarning",
+    "DIF",
     "DegenerateGroupsWarning",
+    "Drift",
     "ItemFit",
     "ItemPrior",
     "Linking",
@@ -42,6 +50,8 @@ __all__ = [
     "SkillAssignment",
     "assign_skill",
     "calibrate",
+    "dif",
+    "drift",
     "item_fit",
     "item_information",
     "link",
