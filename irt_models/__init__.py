@@ -26,7 +26,7 @@ from .dif import DIF, dif
 from .drift import Drift, drift
 from .fit import ItemFit, item_fit
 from .item_information import item_information, test_information
-from .linking import Linking, link
+from .linking import Linking, common_items, link
 from .models import MODELS
 from .mstep import ItemPrior
 from .results import FLAGS, Calibration
@@ -50,6 +50,7 @@ __all__ = [
     "SkillAssignment",
     "assign_skill",
     "calibrate",
+    "common_items",
     "dif",
     "drift",
     "item_fit",

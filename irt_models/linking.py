@@ -80,6 +80,17 @@ class Linking:
         )
 
 
+def common_items(calibration_new: Calibration, calibration_old: Calibration) -> np.ndarray:
+    """Positions in ``calibration_new`` of the items ``link`` can use: fitted in both, with
+    finite parameters and the same number of categories. ``link`` needs at least two."""
+    new, old = calibration_new, calibration_old
+    pos_old = old.index(new.items)
+    known = pos_old >= 0
+    usable_old = np.where(known, old.fitted[pos_old] & np.isfinite(old.slope[pos_old]), False)
+    same_categories = np.where(known, old.n_categories[pos_old] == new.n_categories, False)
+    return np.nonzero(known & new.fitted & np.isfinite(new.slope) & usable_old & same_categories)[0]
+
+
 def link(
     calibration_new: Calibration, calibration_old: Calibration, method: str = "stocking-lord"
 ) -> Linking:
@@ -102,12 +113,7 @@ def link(
         raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
     new, old = calibration_new, calibration_old
     pos_old = old.index(new.items)
-    common = np.nonzero(
-        (pos_old >= 0)
-        & new.fitted
-        & np.where(pos_old >= 0, old.fitted[pos_old], False)
-        & np.where(pos_old >= 0, old.n_categories[pos_old] == new.n_categories, False)
-    )[0]
+    common = common_items(new, old)
     if len(common) < 2:
         raise ValueError(
             "calibration_new, calibration_old: expected at least two common fitted items with "

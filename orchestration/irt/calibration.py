@@ -166,6 +166,10 @@ def _fit(
         return _calibrate(data, settings, None)
     if fit == "linked":
         free = _calibrate(data, settings, None)
+        if len(irt_models.common_items(free, stored)) < 2:
+            # The stored scale rests on fewer than two usable items (say an earlier fit that
+            # degenerated to NaN): there is nothing to link to, the free fit sets the scale.
+            return free
         return irt_models.link(free, stored, method="stocking-lord").apply(free)
     if fit == "anchored":
         return _calibrate(data, settings, stored)

@@ -6,6 +6,8 @@ that Calibration.from_parameters round-trips stored parameters for scoring and a
 and that Stocking-Lord and mean/sigma linking recover a known linear transformation.
 """
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -118,3 +120,16 @@ def test_stocking_lord_links_two_separate_calibrations(bank):
     moved = linking.apply(new)
     assert moved.latent_mean == pytest.approx(linking.B)
     assert moved.latent_var == pytest.approx(linking.A**2)
+
+
+def test_items_with_non_finite_stored_parameters_are_not_common_items(bank):
+    """A stored scale from a fit that degenerated to NaN offers nothing to link to: the
+    items are not common, and link says so instead of returning NaN."""
+    slope, b, _ = bank
+    old = irt.Calibration.from_parameters(np.arange(30), "2pl", slope, b)
+    new = transformed(old, 1.3, -0.6)
+    assert len(irt.common_items(new, old)) == 30
+    broken = dataclasses.replace(old, slope=np.full(30, np.nan))
+    assert len(irt.common_items(new, broken)) == 0
+    with pytest.raises(ValueError, match="at least two common fitted items"):
+        irt.link(new, broken)
