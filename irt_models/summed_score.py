@@ -58,39 +58,37 @@ def lord_wingersky(probs: np.ndarray) -> np.ndarray:
 
     Parameters
     ----------
-    probs : ndarray of shape (..., L, K, Q)
-        Category probabilities of L items at Q nodes (zero-padded categories allowed);
-        leading axes are independent sets (e.g. persons' forms).
+    probs : ndarray of shape (L, K, ...)
+        Category probabilities of L items (zero-padded categories allowed); the trailing
+        axes (nodes, or persons' forms and nodes) are carried along elementwise.
 
     Returns
     -------
-    ndarray of shape (..., L * (K - 1) + 1, Q)
+    ndarray of shape (L * (K - 1) + 1, ...)
     """
-    return lord_wingersky_steps(probs)[..., -1, :, :]
+    return lord_wingersky_steps(probs)[-1]
 
 
 def lord_wingersky_steps(probs: np.ndarray) -> np.ndarray:
-    """Every step of the recursion: ``out[..., l, s, :]`` is f over the first l items.
+    """Every step of the recursion: ``out[l, s]`` is f over the first l items.
 
     Parameters
     ----------
-    probs : ndarray of shape (..., L, K, Q)
+    probs : ndarray of shape (L, K, ...)
 
     Returns
     -------
-    ndarray of shape (..., L + 1, L * (K - 1) + 1, Q)
+    ndarray of shape (L + 1, L * (K - 1) + 1, ...)
         Zero beyond the highest score reachable after l items.
     """
-    *lead, n_items, k, q = probs.shape
-    top = n_items * (k - 1)
-    out = np.zeros((*lead, n_items + 1, top + 1, q))
-    out[..., 0, 0, :] = 1.0
+    n_items, k, *rest = probs.shape
+    out = np.zeros((n_items + 1, n_items * (k - 1) + 1, *rest))
+    out[0, 0] = 1.0
     for step in range(n_items):
         m = step * (k - 1)  # highest score after `step` items
-        prev = out[..., step, : m + 1, :]
-        nxt = out[..., step + 1, :, :]
+        prev = out[step, : m + 1]
         for x in range(k):
-            nxt[..., x : x + m + 1, :] += probs[..., step, x, None, :] * prev
+            out[step + 1, x : x + m + 1] += probs[step, x] * prev
     return out
 
 

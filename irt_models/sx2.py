@@ -36,7 +36,7 @@ groups, the mixture of the group normals weighted by group size (the population 
 Algorithm. Per person, forward and backward Lord-Wingersky arrays over the form give
 ``f_{-i}(S_p - x) = sum_u F_{i-1}(u) B_{i+1}(S_p - x - u)`` at the K needed scores only, so
 the cost is O(L^2 K^2 Q) per person for a form of L items, vectorised over chunks of
-persons with forms of equal length (shorter forms padded with items that always score 0).
+persons with forms of equal length; persons sharing a form and a score share the work.
 
 References
 ----------
@@ -88,7 +88,7 @@ def form_expectations(probs: np.ndarray, score: np.ndarray, weights: np.ndarray)
     Parameters
     ----------
     probs : ndarray of shape (B, L, K, Q)
-        Category probabilities of each person's L items (padding items: P(0) = 1).
+        Category probabilities of each person's L items (zero-padded categories).
     score : ndarray of shape (B,) of int
         Summed score of each person on the form.
     weights : ndarray of shape (Q,)
@@ -99,38 +99,31 @@ def form_expectations(probs: np.ndarray, score: np.ndarray, weights: np.ndarray)
     ndarray of shape (B, L, K)
     """
     n, n_items, k, _ = probs.shape
-    fwd = lord_wingersky_steps(probs)
-    bwd = lord_wingersky_steps(probs[:, ::-1])  # bwd[:, m]: the last m items
+    p = np.ascontiguousarray(probs.transpose(1, 2, 0, 3))  # (L, K, B, Q): persons inside
+    fwd = lord_wingersky_steps(p)  # fwd[l]: the first l items
     rows = np.arange(n)
-    denom = fwd[rows, n_items, score] @ weights
-    out = np.zeros((n, n_items, k))
+    denom = fwd[n_items, score, rows] @ weights
+    # aligned[m, v, b] = f over the last m items of b's form at score_b - v (0 below 0)
+    t = score[None, :] - np.arange(fwd.shape[1])[:, None]
+    aligned = lord_wingersky_steps(p[::-1])[:, np.maximum(t, 0), rows]
+    aligned *= (t >= 0)[None, :, :, None]
+    out = np.empty((n, n_items, k))
     for pos in range(n_items):
         top = pos * (k - 1)  # highest score of the items before this one
-        u = np.arange(top + 1)
-        head = fwd[:, pos, : top + 1] * weights  # (B, U, Q)
-        tail = bwd[:, n_items - pos - 1]  # the items after this one, (B, S1, Q)
+        head = fwd[pos, : top + 1] * weights  # (U, B, Q)
+        tail = aligned[n_items - pos - 1]  # the items after this one
         for x in range(k):
-            t = score[:, None] - x - u[None, :]  # score the items after must make
-            ok = (t >= 0)[:, :, None]
-            g = np.take_along_axis(tail, np.maximum(t, 0)[:, :, None], axis=1) * ok
-            rest = np.einsum("buq,buq->bq", head, g)
-            out[:, pos, x] = np.einsum("bq,bq->b", rest, probs[:, pos, x])
+            hi = min(x + top + 1, tail.shape[0])
+            rest = (head[: hi - x] * tail[x:hi]).sum(axis=0)  # f_{-l}(score - x) g
+            out[:, pos, x] = np.einsum("bq,bq->b", rest, p[pos, x])
     return out / denom[:, None, None]
-
-
-def _forms(person: np.ndarray, n_persons: int):
-    """Order of the responses by form length then person; sorted form lengths; form starts."""
-    length = np.bincount(person, minlength=n_persons)
-    order_p = np.lexsort((np.arange(n_persons), length))
-    rank = np.empty(n_persons, dtype=np.int64)
-    rank[order_p] = np.arange(n_persons)
-    order = np.argsort(rank[person], kind="stable")
-    start = np.concatenate([[0], np.cumsum(length[order_p])])
-    return order, length[order_p], start
 
 
 def sx2_tables(calibration, person, item, category, n_persons, theta=None):
     """Observed and expected counts, and possible cells, per item, score and category.
+
+    Persons with the same form (set of items) and score share their expectations, which
+    are computed once.
 
     Parameters
     ----------
@@ -150,61 +143,54 @@ def sx2_tables(calibration, person, item, category, n_persons, theta=None):
     cal = calibration
     theta = quad.grid(cal.quadrature) if theta is None else theta
     w = latent_weights(cal, theta)
-    probs = category_probs(cal, theta)
-    k = probs.shape[1]
-    table = np.concatenate([probs, _zero_item(k, len(theta))])  # last row: padding item
-    order, length, start = _forms(person, n_persons)
+    table = category_probs(cal, theta)
+    k = table.shape[1]
+    top_item = cal.n_categories - 1
+    length = np.bincount(person, minlength=n_persons)
+    order = np.lexsort((item, person, length[person]))  # by form length, person, item
     item, category = item[order], category[order]
-    top_item = np.append(cal.n_categories - 1, 0)
-    firsts = start[:-1][length > 0]
-    max_score = int(np.add.reduceat(top_item[item], firsts).max()) if len(firsts) else 0
+    blocks = []
+    for ell in np.unique(length[length > 0]):
+        sl = slice(*np.searchsorted(length[person[order]], [ell, ell + 1]))
+        blocks.append((item[sl].reshape(-1, ell), category[sl].reshape(-1, ell)))
+    max_score = max((int(top_item[f].sum(axis=1).max()) for f, _ in blocks), default=0)
     shape = (cal.n_items, max_score + 1, k)
-    obs, exp, poss = np.zeros(shape), np.zeros(shape), np.zeros(shape, dtype=bool)
-    for lo, hi in _chunks(length, k, len(theta), max_score):
-        sl = slice(start[lo], start[hi])
-        _add_chunk((obs, exp, poss), table, w, item[sl], category[sl], length[lo:hi], top_item)
-    return obs, exp, poss
+    tables = np.zeros(shape), np.zeros(shape), np.zeros(shape, dtype=bool)
+    for forms, y in blocks:
+        score = y.sum(axis=1)
+        key, inverse = np.unique(np.column_stack([score, forms]), axis=0, return_inverse=True)
+        e = _expectations(table, key[:, 1:], key[:, 0], w)[inverse.reshape(-1)]
+        _add_block(tables, forms, y, score, e, top_item)
+    return tables
 
 
-def _zero_item(k: int, q: int) -> np.ndarray:
-    pad = np.zeros((1, k, q))
-    pad[0, 0] = 1.0
-    return pad
+def _expectations(table, forms, score, w) -> np.ndarray:
+    """``form_expectations`` over chunks of persons within the memory budget."""
+    n, ell = forms.shape
+    k, q = table.shape[1:]
+    per_person = 8 * (ell + 1) * (ell * (k - 1) + 1) * q
+    step = max(1, CHUNK_BYTES // per_person)
+    out = np.empty((n, ell, k))
+    for lo in range(0, n, step):
+        hi = min(n, lo + step)
+        out[lo:hi] = form_expectations(table[forms[lo:hi]], score[lo:hi], w)
+    return out
 
 
-def _chunks(length: np.ndarray, k: int, q: int, max_score: int):
-    """Ranges of persons (sorted by form length) of equal length, within the memory budget."""
-    lo, n = 0, len(length)
-    while lo < n:
-        if length[lo] == 0:
-            lo = int(np.searchsorted(length, 1))
-            continue
-        ell = int(length[lo])
-        per_person = 8 * (ell + 1) * (ell * (k - 1) + 1) * q
-        end = int(np.searchsorted(length, ell, side="right"))
-        hi = min(end, lo + max(1, CHUNK_BYTES // per_person))
-        yield lo, hi
-        lo = hi
-
-
-def _add_chunk(tables, table, w, item, category, length, top_item) -> None:
-    """Add one chunk of persons (forms of equal length) to the tables."""
+def _add_block(tables, forms, y, score, e, top_item) -> None:
+    """Add persons with forms of one length to the tables (pairs the score implies left out)."""
     obs, exp, poss = tables
-    n, ell, k = len(length), int(length[0]), table.shape[1]
-    forms = item.reshape(n, ell)
-    y = category.reshape(n, ell)
-    score = y.sum(axis=1)
-    e = form_expectations(table[forms], score, w)
+    k = obs.shape[2]
     top = top_item[forms]  # (B, L) highest category of each item
-    form_max = top.sum(axis=1, keepdims=True)
+    rest_max = top.sum(axis=1, keepdims=True) - top
     x = np.arange(k)
     s = score[:, None, None]
-    possible = (x <= top[..., None]) & (s - x >= 0) & (s - x <= (form_max - top)[..., None])
+    possible = (x <= top[..., None]) & (s - x >= 0) & (s - x <= rest_max[..., None])
     informative = possible.sum(axis=2) > 1  # (B, L)
     j, r = forms[informative], np.broadcast_to(score[:, None], forms.shape)[informative]
     flat = (j * obs.shape[1] + r) * k
-    np.add.at(obs.reshape(-1), flat + y[informative], 1.0)
     size = obs.size
+    obs.reshape(-1)[:] += np.bincount(flat + y[informative], minlength=size)
     cells = (flat[:, None] + x).ravel()
     exp.reshape(-1)[:] += np.bincount(cells, e[informative].ravel(), size)
     poss.reshape(-1)[np.bincount(cells, possible[informative].ravel(), size) > 0] = True
