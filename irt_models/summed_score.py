@@ -69,26 +69,33 @@ def lord_wingersky(probs: np.ndarray) -> np.ndarray:
     return lord_wingersky_steps(probs)[-1]
 
 
-def lord_wingersky_steps(probs: np.ndarray) -> np.ndarray:
+def lord_wingersky_steps(probs: np.ndarray, max_score: int | None = None) -> np.ndarray:
     """Every step of the recursion: ``out[l, s]`` is f over the first l items.
 
     Parameters
     ----------
     probs : ndarray of shape (L, K, ...)
+    max_score : int, optional
+        Keep scores up to this one only (no lower score depends on a higher one); by
+        default every reachable score, ``L * (K - 1)``.
 
     Returns
     -------
-    ndarray of shape (L + 1, L * (K - 1) + 1, ...)
+    ndarray of shape (L + 1, max_score + 1, ...)
         Zero beyond the highest score reachable after l items.
     """
     n_items, k, *rest = probs.shape
-    out = np.zeros((n_items + 1, n_items * (k - 1) + 1, *rest))
+    cap = n_items * (k - 1) if max_score is None else min(max_score, n_items * (k - 1))
+    out = np.zeros((n_items + 1, cap + 1, *rest))
     out[0, 0] = 1.0
     for step in range(n_items):
-        m = step * (k - 1)  # highest score after `step` items
+        m = min(step * (k - 1), cap)  # highest score after `step` items
         prev = out[step, : m + 1]
-        for x in range(k):
-            out[step + 1, x : x + m + 1] += probs[step, x] * prev
+        for x in range(min(k, cap + 1)):
+            if x > 0 and not probs[step, x].any():
+                continue  # a padding category (an item with fewer categories)
+            n = min(m + 1, cap + 1 - x)
+            out[step + 1, x : x + n] += probs[step, x] * prev[:n]
     return out
 
 

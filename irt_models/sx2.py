@@ -82,7 +82,7 @@ def latent_weights(calibration, theta: np.ndarray) -> np.ndarray:
     return w / w.sum()
 
 
-def form_expectations(probs: np.ndarray, score: np.ndarray, weights: np.ndarray) -> np.ndarray:
+def form_expectations(probs, score, weights, max_score: int | None = None) -> np.ndarray:
     """E_pl(x) = P(Y_l = x | S = score_p) under the model, for forms of equal length.
 
     Parameters
@@ -93,6 +93,8 @@ def form_expectations(probs: np.ndarray, score: np.ndarray, weights: np.ndarray)
         Summed score of each person on the form.
     weights : ndarray of shape (Q,)
         Latent density on the nodes.
+    max_score : int, optional
+        The highest score any of the forms can reach (default ``L * (K - 1)``).
 
     Returns
     -------
@@ -100,20 +102,24 @@ def form_expectations(probs: np.ndarray, score: np.ndarray, weights: np.ndarray)
     """
     n, n_items, k, _ = probs.shape
     p = np.ascontiguousarray(probs.transpose(1, 2, 0, 3))  # (L, K, B, Q): persons inside
-    fwd = lord_wingersky_steps(p)  # fwd[l]: the first l items
+    fwd = lord_wingersky_steps(p, max_score)  # fwd[l]: the first l items
+    cap = fwd.shape[1] - 1
     rows = np.arange(n)
     denom = fwd[n_items, score, rows] @ weights
     # aligned[m, v, b] = f over the last m items of b's form at score_b - v (0 below 0)
     t = score[None, :] - np.arange(fwd.shape[1])[:, None]
-    aligned = lord_wingersky_steps(p[::-1])[:, np.maximum(t, 0), rows]
+    aligned = lord_wingersky_steps(p[::-1], max_score)[:, np.maximum(t, 0), rows]
     aligned *= (t >= 0)[None, :, :, None]
     out = np.empty((n, n_items, k))
     for pos in range(n_items):
-        top = pos * (k - 1)  # highest score of the items before this one
+        top = min(pos * (k - 1), cap)  # highest score of the items before this one
         head = fwd[pos, : top + 1] * weights  # (U, B, Q)
         tail = aligned[n_items - pos - 1]  # the items after this one
-        for x in range(k):
-            hi = min(x + top + 1, tail.shape[0])
+        out[:, pos] = 0.0
+        for x in range(min(k, cap + 1)):
+            if not p[pos, x].any():
+                continue  # nobody's item here has category x
+            hi = min(x + top + 1, cap + 1)
             rest = (head[: hi - x] * tail[x:hi]).sum(axis=0)  # f_{-l}(score - x) g
             out[:, pos, x] = np.einsum("bq,bq->b", rest, p[pos, x])
     return out / denom[:, None, None]
@@ -147,7 +153,9 @@ def sx2_tables(calibration, person, item, category, n_persons, theta=None):
     k = table.shape[1]
     top_item = cal.n_categories - 1
     length = np.bincount(person, minlength=n_persons)
-    order = np.lexsort((item, person, length[person]))  # by form length, person, item
+    # by form length, person, then items with fewer categories first: a chunk of forms
+    # with equal highest scores then has items of equal categories at each position
+    order = np.lexsort((item, top_item[item], person, length[person]))
     item, category = item[order], category[order]
     blocks = []
     for ell in np.unique(length[length > 0]):
@@ -159,21 +167,25 @@ def sx2_tables(calibration, person, item, category, n_persons, theta=None):
     for forms, y in blocks:
         score = y.sum(axis=1)
         key, inverse = np.unique(np.column_stack([score, forms]), axis=0, return_inverse=True)
-        e = _expectations(table, key[:, 1:], key[:, 0], w)[inverse.reshape(-1)]
+        e = _expectations(table, key[:, 1:], key[:, 0], w, top_item)[inverse.reshape(-1)]
         _add_block(tables, forms, y, score, e, top_item)
     return tables
 
 
-def _expectations(table, forms, score, w) -> np.ndarray:
-    """``form_expectations`` over chunks of persons within the memory budget."""
+def _expectations(table, forms, score, w, top_item) -> np.ndarray:
+    """``form_expectations`` over chunks of persons within the memory budget, forms
+    ordered by their highest score so that each chunk's recursion stops early."""
     n, ell = forms.shape
     k, q = table.shape[1:]
     per_person = 8 * (ell + 1) * (ell * (k - 1) + 1) * q
     step = max(1, CHUNK_BYTES // per_person)
+    form_max = top_item[forms].sum(axis=1)
+    order = np.argsort(form_max, kind="stable")
     out = np.empty((n, ell, k))
     for lo in range(0, n, step):
-        hi = min(n, lo + step)
-        out[lo:hi] = form_expectations(table[forms[lo:hi]], score[lo:hi], w)
+        sel = order[lo : lo + step]
+        cap = int(form_max[sel].max())
+        out[sel] = form_expectations(table[forms[sel]], score[sel], w, cap)
     return out
 
 
