@@ -1,4 +1,4 @@
-"""Item fit: infit and outfit mean squares, and discrimination flags.
+"""Item fit: infit and outfit mean squares, S-X2, and discrimination flags.
 
 For a response ``y`` of person ``p`` to item ``j`` with expected score ``E = E[Y | theta_p]``
 and variance ``W = Var[Y | theta_p]`` at the person's EAP estimate,
@@ -15,12 +15,19 @@ estimates on short tests run below 1, because EAPs are shrunk toward the mean. A
 slope is the signature of a miskeyed item; a slope below 0.35 is "very low" discrimination
 in Baker's (2001) classification.
 
+S-X2 (Orlando & Thissen 2000; module ``sx2``) compares observed and model-expected
+category proportions within summed-score groups, each person's score taken on their own
+form; unlike the mean squares it has a reference distribution (chi-square) and does not
+depend on person estimates.
+
 References
 ----------
 Wright, B. D., & Masters, G. N. (1982). Rating Scale Analysis. MESA Press.
 Linacre, J. M. (2002). What do infit and outfit, mean-square and standardized mean?
 Rasch Measurement Transactions, 16(2), 878.
 Baker, F. B. (2001). The Basics of Item Response Theory (2nd ed.). ERIC.
+Orlando, M., & Thissen, D. (2000). Likelihood-based item-fit indices for dichotomous item
+response theory models. Applied Psychological Measurement, 24, 50-64.
 """
 
 from __future__ import annotations
@@ -127,6 +134,9 @@ def item_fit(
         Long-format responses, as for ``calibrate``.
     sx2 : bool
         Compute S-X2 on each person's own form (``sx2`` module); False leaves it NaN.
+        Its cost grows with persons x (form length)^2: about 30 s for 100,000 persons
+        answering 20 items each (2PL; 60 s with 30% graded items), 0.1 s on a complete
+        20,000 x 30 test, where persons sharing a score share the work.
     mincell : float
         S-X2's minimum expected count per cell after collapsing score groups (mirt's 1).
 

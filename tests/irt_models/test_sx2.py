@@ -15,7 +15,7 @@ import pytest
 from scipy.stats import chi2
 
 import irt_models as irt
-from irt_models.sx2 import sx2_tables
+from irt_models.sx2 import latent_weights, sx2_tables
 
 from .test_published_results import LSAT7, expand
 
@@ -233,3 +233,18 @@ def test_items_from_another_curve_are_rejected():
         p = simulated_p_values(seed, 3000, 30, misfit=True)
         assert p[0] < 0.05 and p[1] < 1e-6
     assert simulated_p_values(0, 6000, 60, 15, misfit=True)[1] < 1e-6
+
+
+def test_with_groups_the_latent_density_is_the_group_mixture():
+    sim = irt.simulate(2000, 10, "2pl", seed=3)
+    groups = np.where(sim.persons < 1000, "a", "b")
+    cal = irt.calibrate(sim.persons, sim.items, sim.responses, "2pl", groups=groups)
+    assert cal.groups is not None and len(cal.groups) == 2
+    share = cal.group_n / cal.group_n.sum()
+    mixture = sum(
+        s * weights_plain(m, v)
+        for s, m, v in zip(share, cal.group_mean, cal.group_var, strict=True)
+    )
+    np.testing.assert_allclose(latent_weights(cal, NODES), mixture, rtol=0, atol=1e-14)
+    fit = irt.item_fit(cal, sim.persons, sim.items, sim.responses)
+    assert np.all(np.isfinite(fit.sx2_p))
