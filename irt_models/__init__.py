@@ -7,7 +7,9 @@ mirt (Chalmers 2012):
   mixed item banks, with fixed-item calibration onto an existing scale;
 - ``score``: EAP (default) or MAP person scores with standard errors;
 - ``link``: Stocking-Lord or mean/sigma linking between two calibrations;
-- ``item_fit``: infit/outfit mean squares and discrimination flags;
+- ``item_fit``: infit/outfit mean squares, S-X2 (on each person's own form) and
+  discrimination flags;
+- ``summed_score_likelihood``: f(s | theta) by the Lord-Wingersky recursion;
 - ``marginal_loglik``: the marginal log-likelihood of data under given parameters;
 - ``simulate``: seedable data for tests and benchmarks;
 - ``item_information`` / ``test_information``: Fisher information curves;
@@ -33,6 +35,7 @@ from .results import FLAGS, Calibration
 from .scoring import Scores, marginal_loglik, marginal_reliability, score
 from .simulate import Simulation, simulate, simulate_items
 from .skill_assignment import SkillAssignment, assign_skill
+from .summed_score import summed_score_likelihood
 
 __all__ = [
     "FLAGS",
@@ -61,6 +64,7 @@ __all__ = [
     "score",
     "simulate",
     "simulate_items",
+    "summed_score_likelihood",
     "test_information",
     "wide_to_long",
 ]

@@ -1,4 +1,4 @@
-"""Item fit: infit and outfit mean squares, and discrimination flags.
+"""Item fit: infit and outfit mean squares, S-X2, and discrimination flags.
 
 For a response ``y`` of person ``p`` to item ``j`` with expected score ``E = E[Y | theta_p]``
 and variance ``W = Var[Y | theta_p]`` at the person's EAP estimate,
@@ -15,12 +15,19 @@ estimates on short tests run below 1, because EAPs are shrunk toward the mean. A
 slope is the signature of a miskeyed item; a slope below 0.35 is "very low" discrimination
 in Baker's (2001) classification.
 
+S-X2 (Orlando & Thissen 2000; module ``sx2``) compares observed and model-expected
+category proportions within summed-score groups, each person's score taken on their own
+form; unlike the mean squares it has a reference distribution (chi-square) and does not
+depend on person estimates.
+
 References
 ----------
 Wright, B. D., & Masters, G. N. (1982). Rating Scale Analysis. MESA Press.
 Linacre, J. M. (2002). What do infit and outfit, mean-square and standardized mean?
 Rasch Measurement Transactions, 16(2), 878.
 Baker, F. B. (2001). The Basics of Item Response Theory (2nd ed.). ERIC.
+Orlando, M., & Thissen, D. (2000). Likelihood-based item-fit indices for dichotomous item
+response theory models. Applied Psychological Measurement, 24, 50-64.
 """
 
 from __future__ import annotations
@@ -46,6 +53,10 @@ class ItemFit(NamedTuple):
         Responses used.
     flag : ndarray of shape (n_items,) of object
         ``"negative_discrimination"``, ``"low_discrimination"``, ``"misfit"`` or None.
+    sx2, sx2_df, sx2_p : ndarray of shape (n_items,)
+        Orlando & Thissen's S-X2, its degrees of freedom and p-value (``sx2`` module); NaN
+        where undefined (no informative responses; p also when df <= 0) or not computed.
+        Last, so that positional unpacking of the first five fields keeps working.
     """
 
     items: np.ndarray
@@ -53,6 +64,9 @@ class ItemFit(NamedTuple):
     outfit: np.ndarray
     n_responses: np.ndarray
     flag: np.ndarray
+    sx2: np.ndarray | None = None
+    sx2_df: np.ndarray | None = None
+    sx2_p: np.ndarray | None = None
 
 
 def residual_terms(a, d, theta, y):
@@ -104,8 +118,10 @@ def fit_flags(slope, slope_free, infit, outfit) -> np.ndarray:
     return flags
 
 
-def item_fit(calibration, persons, items, responses) -> ItemFit:
-    """Infit and outfit mean squares per item, with discrimination flags.
+def item_fit(
+    calibration, persons, items, responses, *, sx2: bool = True, mincell: float = 1.0
+) -> ItemFit:
+    """Infit and outfit mean squares and S-X2 per item, with discrimination flags.
 
     Persons are placed at their EAP estimates (``score(..., method="eap")``) under the
     calibration; responses to items unknown to the calibration, or without usable
@@ -116,12 +132,20 @@ def item_fit(calibration, persons, items, responses) -> ItemFit:
     calibration : Calibration
     persons, items, responses : array-like of shape (n_responses,)
         Long-format responses, as for ``calibrate``.
+    sx2 : bool
+        Compute S-X2 on each person's own form (``sx2`` module); False leaves it NaN.
+        Its cost grows with persons x (form length)^2: about 30 s for 100,000 persons
+        answering 20 items each (2PL; 60 s with 30% graded items), 0.1 s on a complete
+        20,000 x 30 test, where persons sharing a score share the work.
+    mincell : float
+        S-X2's minimum expected count per cell after collapsing score groups (mirt's 1).
 
     Returns
     -------
     ItemFit
     """
     from .scoring import _prepare, _score_eap  # local import: scoring imports this module
+    from .sx2 import sx2 as s_x2
 
     prep = _prepare(calibration, persons, items, responses, "ignore")
     theta, _ = _score_eap(calibration, prep, None)
@@ -131,10 +155,15 @@ def item_fit(calibration, persons, items, responses) -> ItemFit:
     sq, var = residual_terms(cal.slope[j], d[j], theta[p], y.astype(float))
     infit, outfit = mean_squares(sq, var, j, cal.n_items)
     slope_free = (cal.model != "rasch") & cal.fitted
+    nan = np.full(cal.n_items, np.nan)
+    stat = s_x2(cal, p, j, y, len(prep.person_labels), mincell) if sx2 else (nan, nan, nan)
     return ItemFit(
         items=cal.items,
         infit=infit,
         outfit=outfit,
         n_responses=np.bincount(j, minlength=cal.n_items),
         flag=fit_flags(cal.slope, slope_free, infit, outfit),
+        sx2=stat[0],
+        sx2_df=stat[1],
+        sx2_p=stat[2],
     )
