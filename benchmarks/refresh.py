@@ -101,6 +101,7 @@ def stage_selection(stage: str):
     import dagster as dg
 
     from orchestration.assets import irt
+    from orchestration.assets.irt_health import ITEM_DIF, ITEM_DRIFT
 
     return {
         "ingest": dg.AssetSelection.groups("ingest"),
@@ -108,7 +109,7 @@ def stage_selection(stage: str):
         "staging": dg.AssetSelection.groups("staging"),
         "intermediate": dg.AssetSelection.groups("intermediate"),
         "irt_calibrate": dg.AssetSelection.assets(
-            irt.ITEM_PARAMETERS, irt.CALIBRATION_RUNS, irt.ASSIGNMENTS
+            irt.ITEM_PARAMETERS, irt.CALIBRATION_RUNS, irt.ASSIGNMENTS, ITEM_DIF, ITEM_DRIFT
         ),
         "irt_score": dg.AssetSelection.assets(irt.ABILITIES, irt.HISTORY, irt.PERIOD_START),
         "marts": dg.AssetSelection.groups("marts"),

@@ -113,6 +113,7 @@ def drift(
     start=None,
     min_responses: int = MIN_RESPONSES,
     quadrature: int | None = None,
+    relative: bool = False,
 ) -> Drift:
     """Drift of anchored items: observed against expected score sums per time window.
 
@@ -138,6 +139,11 @@ def drift(
         Fewer responses in a window: NaN there.
     quadrature : int, optional
         Nodes for the posterior; defaults to the calibration's.
+    relative : bool
+        Scale each window's expected sums by the observed/expected ratio of the other items
+        in the same window: the item is compared with its peers, not with fixed thetas,
+        which keeps the persons' own growth over the period out of every item's z. Use it
+        when the thetas are one estimate for a period in which the persons learn.
 
     Returns
     -------
@@ -171,6 +177,8 @@ def drift(
     n = total(None).astype(np.int64)
     observed, expected = total(coded.category[keep].astype(float)), total(e[keep])
     variance = total(v[keep])
+    if relative:
+        expected = _relative_to_window(observed, expected)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = (observed - expected) / np.sqrt(variance)
     for x in (observed, expected, variance, z):
@@ -183,6 +191,21 @@ def drift(
         calibration.items[used], starts, n, observed, expected, variance, z, flagged, since,
         *lr, float(threshold), direction,
     )  # fmt: skip
+
+
+def _relative_to_window(observed: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """Expected sums scaled by the window's observed/expected ratio over the OTHER items.
+
+    When the persons' abilities move over time (learning) while their thetas are one
+    estimate for the whole period, every item looks harder early and easier late; scaling
+    by the other items of the same window takes that common movement out, so what is left is
+    the item's own change.
+    """
+    others_observed = observed.sum(axis=0) - observed
+    others_expected = expected.sum(axis=0) - expected
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(others_expected > 0, others_observed / others_expected, 1.0)
+    return expected * ratio
 
 
 def _days_of(window) -> float:

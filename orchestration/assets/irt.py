@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from orchestration.assets.irt_health import HEALTH_CHECKS, health_results, health_specs
 from orchestration.irt.calibration import (
     INFORMATION_GRID,
     MAX_PLAUSIBLE_DIFFICULTY,
@@ -16,6 +17,7 @@ from orchestration.irt.calibration import (
     CalibrationSummary,
     run_calibration,
 )
+from orchestration.irt.item_health import run_item_health
 from orchestration.irt.scoring import ScoringSummary, run_scoring
 from orchestration.irt.settings import IrtSettings
 from orchestration.irt.verification import ScoringCheck, verify_scoring
@@ -49,6 +51,7 @@ class IrtConfig(dg.Config):
     """Run options of the IRT stage (Launchpad or run config); defaults are IrtSettings'."""
 
     full_recalibration: bool = IrtSettings.full_recalibration
+    keep_flagged_items: bool = IrtSettings.keep_flagged_items
     multiple_groups: bool = IrtSettings.multiple_groups
     min_item_responses: int = IrtSettings.min_item_responses
     min_assignment_responses: int = IrtSettings.min_assignment_responses
@@ -133,6 +136,7 @@ def information_chart(information: dict[str, list[float]]) -> dg.MetadataValue:
             description="Which skill each item assesses, how that was decided, and the "
             "evidence for items assigned by data.",
         ),
+        *health_specs(UPSTREAM),
     ],
     check_specs=[
         dg.AssetCheckSpec(
@@ -155,6 +159,7 @@ def information_chart(information: dict[str, list[float]]) -> dg.MetadataValue:
             "discrimination, or misfit; fails above "
             f"{MAX_FLAGGED_SHARE:.0%} of a skill's items.",
         ),
+        *HEALTH_CHECKS,
     ],
     group_name="irt",
     pool="duckdb",
@@ -164,8 +169,12 @@ def irt_calibration(context: dg.AssetExecutionContext, config: IrtConfig, wareho
     """Calibrate each skill (2PL for quizzes, graded response for assignments)."""
     now = datetime.now(UTC).replace(tzinfo=None)
     with warehouse.connect() as con:
+        settings = config.settings()
         summary = run_calibration(
-            con, context.run.run_id, now, config.settings(), progress_logger(context.log, "skills")
+            con, context.run.run_id, now, settings, progress_logger(context.log, "skills")
+        )
+        health = run_item_health(
+            con, context.run.run_id, now, settings, progress_logger(context.log, "skills checked")
         )
     for run in summary.runs:
         context.log.info(
@@ -175,6 +184,7 @@ def irt_calibration(context: dg.AssetExecutionContext, config: IrtConfig, wareho
         )
     yield from calibration_results(summary)
     yield from calibration_checks(summary)
+    yield from health_results(health)
 
 
 def calibration_results(summary: CalibrationSummary):

@@ -29,6 +29,7 @@ from orchestration.irt.assignment import (
     skills_to_assign_with,
     undecided_items,
 )
+from orchestration.irt.item_health import without_unhealthy_anchors
 from orchestration.irt.responses import (
     SkillCensus,
     SkillResponses,
@@ -172,7 +173,7 @@ def _fit(
             return free
         return irt_models.link(free, stored, method="stocking-lord").apply(free)
     if fit == "anchored":
-        return _calibrate(data, settings, stored)
+        return _calibrate(without_unhealthy_anchors(data, stored, settings), settings, stored)
     return None
 
 

@@ -42,9 +42,11 @@ ASSIGNED_RESPONSES = f"""
         or (assignments.method = 'data' and assignments.skill_id = responses.skill_id)
 """
 
-# Items whose parameters are not used to score learners: not fitted, or behaving like a
-# miskeyed question. They stay listed in irt.item_parameters with their flag.
-UNSCORED_FLAGS = ("too_few_responses", "single_category", "negative_discrimination")
+# Items whose parameters are not used to score learners: not fitted, behaving like a miskeyed
+# question, unfair to a group of learners or drifting from their calibration (item_health).
+# They stay listed in irt.item_parameters with their flag.
+HEALTH_FLAGS = ("dif", "drift")
+UNSCORED_FLAGS = ("too_few_responses", "single_category", "negative_discrimination", *HEALTH_FLAGS)
 
 # The items of a skill whose parameters score learners: fitted, discriminating positively, and
 # not flagged as unfit for scoring. Shared by scoring and by the response signature, so that a

@@ -24,6 +24,18 @@ class IrtSettings:
     multiple_groups: bool = True
     # Skills calibrated at once; numpy releases the GIL in the heavy parts.
     workers: int = 2
+    # Item health (orchestration/irt/item_health.py): responses an item needs in a group, and
+    # in all other groups, to be tested for DIF; drift windows and the |z| that flags.
+    dif_min_responses: int = 200
+    drift_window_days: int = 7
+    # Leaked answers make an item easier: z above this in a window flags it. At S with 4
+    # leaked items, 3.5 found all 4 and flagged 13 of 1,869 clean items (3.0: 34; 4.0: 3 of 4
+    # leaks, 6 clean).
+    drift_threshold: float = 3.5
+    drift_direction: str = "easier"
+    # Keep items that fail the DIF or drift checks in scoring and among the anchors (their
+    # rows in irt.item_dif / irt.item_drift are still written).
+    keep_flagged_items: bool = False
     # Days before the data's latest response at which as-of abilities are kept for gains: the
     # dbt var gain_periods (dbt_project.yml), which is their one home.
     gain_periods: tuple[int, ...] = field(

@@ -22,6 +22,8 @@ EXPECTED_ASSET_KEYS = [
     "intermediate/int_irt_responses",
     "intermediate/int_item_candidate_skills",
     "irt/calibration_runs",
+    "irt/item_dif",
+    "irt/item_drift",
     "irt/item_parameters",
     "irt/item_skill_assignments",
     "irt/learner_abilities",

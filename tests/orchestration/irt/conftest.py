@@ -110,6 +110,12 @@ def write_intermediate_fixture():
     return write_intermediate
 
 
+@pytest.fixture(name="write_intermediate_module", scope="session")
+def write_intermediate_session_fixture():
+    """The same, for module- and session-scoped fixtures."""
+    return write_intermediate
+
+
 @pytest.fixture(scope="package")
 def two_runs(tmp_path_factory):
     """Run 1 on days 0-8; run 2 after day 9 lands for 60 learners and a brand-new item."""

@@ -1,0 +1,285 @@
+"""Item health: is an item fair to every group of learners, and does it still behave as
+calibrated? Differential item functioning (DIF) and drift, written to irt.item_dif and
+irt.item_drift and, for the items that fail, as a flag in irt.item_parameters.
+
+Runs at the end of each calibration, before scoring, on EAP thetas from each learner's
+scoring responses under the stored parameters (the item under test included, common prior):
+
+- DIF: for each grouping of learners by their company (country, industry, company_size) and
+  each group with at least ``dif_min_responses`` responses on an item, the group (focal)
+  against every other learner (reference), Mantel-Haenszel on the quiz items matched on ten
+  quantile bands of theta (``irt_models.dif``). Class C with a Benjamini-Hochberg adjusted
+  p below 0.05 flags the item ``dif``.
+- Drift: every scoring item's responses per ``drift_window_days`` window, observed against
+  what its stored parameters predict at the learners' thetas, scaled to the other items of
+  the window so that the learners' own growth cancels (``irt_models.drift(relative=True)``);
+  an item whose z passes ``drift_threshold`` in ``drift_direction`` (default easier: leaked
+  answers) in a window is flagged ``drift`` from then on.
+
+A ``dif`` or ``drift`` flag takes the item out of scoring (``UNSCORED_FLAGS``) and out of the
+anchors of later calibrations (its responses no longer enter them; its stored parameters are
+kept), unless the run config sets ``keep_flagged_items``. Flags stay until a full
+recalibration refits the item; the next run's checks flag it again if it still fails.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import duckdb
+import numpy as np
+
+import irt_models
+from orchestration.irt.responses import (
+    ASSIGNED_RESPONSES,
+    HEALTH_FLAGS,
+    SCORING_ITEMS_WHERE,
+    UNSCORED_FLAGS,
+    SkillResponses,
+)
+from orchestration.irt.settings import IrtSettings
+from orchestration.irt.tables import insert_rows, irt_tables, stored_calibration
+from orchestration.progress import ProgressCallback, no_progress
+
+GROUPINGS = {"country": "country", "industry": "industry", "company_size": "size_band"}
+REFERENCE = "all others"
+FLAG_BELOW_P = 0.05
+
+
+@dataclass
+class HealthSummary:
+    """What one item-health run found."""
+
+    dif_rows: int = 0
+    drift_rows: int = 0
+    # (skill_id, item_id, "grouping=group, ...") of items whose DIF flags them.
+    unfair: list[tuple[str, str, str]] = field(default_factory=list)
+    # (skill_id, item_id, flagged_since) of drifting items.
+    drifting: list[tuple[str, str, datetime]] = field(default_factory=list)
+    newly_flagged: int = 0
+
+
+def skill_health_data(con: duckdb.DuckDBPyConnection, skill_id: str) -> dict:
+    """The skill's responses on its scoring items, with each learner's company attributes
+    (fetchnumpy columns)."""
+    groupings = ", ".join(f"companies.{column} as {name}" for name, column in GROUPINGS.items())
+    return con.execute(
+        f"""
+        select responses.learner_id, responses.item_id, responses.response,
+               responses.submitted_at, {groupings}
+        from ({ASSIGNED_RESPONSES}) as responses
+        join (select item_id from irt.item_parameters where {SCORING_ITEMS_WHERE}) as items
+            on items.item_id = responses.item_id
+        join staging.stg_companies as companies on companies.company_id = responses.company_id
+        where responses.skill_id = $skill
+        """,
+        {"skill": skill_id, "unscored": list(UNSCORED_FLAGS)},
+    ).fetchnumpy()
+
+
+def skill_scores(data: dict, cal: irt_models.Calibration) -> irt_models.Scores:
+    """EAP thetas from every scoring response, the item under test included, with the common
+    prior: the matching criterion dif() asks for (a learner's stored theta may be missing or
+    from older parameters)."""
+    learners = np.asarray(data["learner_id"]).astype(str)
+    items = np.asarray(data["item_id"]).astype(str)
+    return irt_models.score(cal, learners, items, np.asarray(data["response"]))
+
+
+def skill_dif(
+    data: dict, skill_id: str, binary: np.ndarray, scores: irt_models.Scores, settings: IrtSettings
+) -> list:
+    """DIF rows of one skill: each grouping, each group with enough responses."""
+    learners = np.asarray(data["learner_id"]).astype(str)
+    items = np.asarray(data["item_id"]).astype(str)
+    keep = np.isin(items, binary)
+    if not keep.any():
+        return []
+    learners, items = learners[keep], items[keep]
+    responses = np.asarray(data["response"])[keep]
+    rows = []
+    for grouping in GROUPINGS:
+        labels = np.asarray(data[grouping])[keep].astype(str)
+        values, counts = np.unique(labels, return_counts=True)
+        for focal in values[counts >= settings.dif_min_responses]:
+            groups = np.where(labels == focal, focal, REFERENCE)
+            if (groups == REFERENCE).sum() < settings.dif_min_responses:
+                continue
+            result = irt_models.dif(
+                learners, items, responses, groups,
+                reference=REFERENCE, focal=[focal], method="mh", match="theta", theta=scores,
+                min_responses=settings.dif_min_responses,
+            )  # fmt: skip
+            rows += dif_rows(result, skill_id, grouping)
+    return rows
+
+
+def dif_rows(result: irt_models.DIF, skill_id: str, grouping: str) -> list[dict]:
+    """The tested rows of one dif() result (items below the minimum have no statistic)."""
+    rows = []
+    for k in np.nonzero(np.isfinite(result.statistic))[0]:
+        flagged = result.ets_class[k] == "C" and result.p_adjusted[k] < FLAG_BELOW_P
+        rows.append(
+            {
+                "skill_id": skill_id,
+                "item_id": str(result.item[k]),
+                "grouping": grouping,
+                "focal_group": str(result.focal[k]),
+                "reference_group": REFERENCE,
+                "method": result.method,
+                "n_reference": int(result.n_reference[k]),
+                "n_focal": int(result.n_focal[k]),
+                "statistic": float(result.statistic[k]),
+                "p_value": float(result.p[k]),
+                "p_adjusted": float(result.p_adjusted[k]),
+                "odds_ratio": float(result.odds_ratio[k]),
+                "delta": float(result.delta[k]),
+                "delta_se": float(result.delta_se[k]),
+                "ets_class": result.ets_class[k],
+                "favoured": result.favoured[k],
+                "is_flagged": bool(flagged),
+            }
+        )
+    return rows
+
+
+def skill_drift(
+    data: dict,
+    skill_id: str,
+    cal: irt_models.Calibration,
+    scores: irt_models.Scores,
+    settings: IrtSettings,
+) -> list[dict]:
+    """Drift rows of one skill: every scoring item, every window."""
+    learners = np.asarray(data["learner_id"]).astype(str)
+    times = np.asarray(data["submitted_at"]).astype("datetime64[us]")
+    result = irt_models.drift(
+        cal, learners, np.asarray(data["item_id"]).astype(str), np.asarray(data["response"]),
+        times, theta=scores,
+        window=np.timedelta64(settings.drift_window_days, "D"),
+        threshold=settings.drift_threshold, direction=settings.drift_direction, relative=True,
+    )  # fmt: skip
+    rows = []
+    for i, item in enumerate(result.items):
+        since = result.flagged_since[i]
+        since = None if since is None else _timestamp(since)
+        for w, start in enumerate(result.window_start):
+            if result.n[i, w] == 0:
+                continue
+            rows.append(
+                {
+                    "skill_id": skill_id,
+                    "item_id": str(item),
+                    "window_start": _timestamp(start),
+                    "n_responses": int(result.n[i, w]),
+                    "observed": float(result.observed[i, w]),
+                    "expected": float(result.expected[i, w]),
+                    "z": float(result.z[i, w]),
+                    "is_flagged": bool(result.flagged[i]),
+                    "flagged_since": since,
+                }
+            )
+    return rows
+
+
+def _timestamp(value) -> datetime:
+    return np.datetime64(value, "us").astype(datetime)
+
+
+def without_unhealthy_anchors(
+    data: SkillResponses, stored: irt_models.Calibration, settings: IrtSettings
+) -> SkillResponses:
+    """The responses without those of anchors flagged by item health (dif, drift): they no
+    longer pull the latent distribution of an anchored calibration. The items stay among the
+    fixed items, so their stored parameters and flags are carried into the result unchanged."""
+    flags = np.array([flag or "" for flag in stored.flag], dtype=object)
+    unhealthy = stored.items[np.isin(flags, HEALTH_FLAGS)]
+    if settings.keep_flagged_items or not len(unhealthy):
+        return data
+    keep = ~np.isin(data.items, unhealthy)
+    columns = ("learners", "items", "responses", "n_categories", "groups", "submitted_at")
+    return dataclasses.replace(
+        data,
+        **{c: getattr(data, c)[keep] for c in columns if getattr(data, c) is not None},
+    )
+
+
+def run_item_health(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    now: datetime,
+    settings: IrtSettings,
+    progress: ProgressCallback = no_progress,
+) -> HealthSummary:
+    """Rebuild irt.item_dif and irt.item_drift for every skill; flag the items that fail."""
+    skills = [
+        row[0]
+        for row in con.execute(
+            "select distinct skill_id from irt.item_parameters order by skill_id"
+        ).fetchall()
+    ]
+    dif, drift = [], []
+    progress(0, len(skills))
+    for done, skill_id in enumerate(skills, 1):
+        data = skill_health_data(con, skill_id)
+        cal = stored_calibration(con, skill_id, scoring_only=True)
+        if len(data["response"]) and cal is not None:
+            scores = skill_scores(data, cal)
+            binary = cal.items[cal.n_categories == 2]
+            dif += skill_dif(data, skill_id, binary, scores, settings)
+            drift += skill_drift(data, skill_id, cal, scores, settings)
+        progress(done, len(skills))
+    stamp = {"run_id": run_id, "computed_at": now}
+    replace_rows(con, "item_dif", [{**row, **stamp} for row in dif])
+    replace_rows(con, "item_drift", [{**row, **stamp} for row in drift])
+    summary = summarise_health(con)
+    if not settings.keep_flagged_items:
+        summary.newly_flagged = flag_items(con)
+    return summary
+
+
+def replace_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict]) -> None:
+    """Replace every row of ``irt.<table>``; columns by name, from the table's declaration."""
+    con.execute(f"delete from irt.{table}")
+    if rows:
+        columns = [column.name for column in irt_tables()[table].columns]
+        insert_rows(con, table, columns, ([row[c] for c in columns] for row in rows))
+
+
+def summarise_health(con: duckdb.DuckDBPyConnection) -> HealthSummary:
+    summary = HealthSummary()
+    summary.dif_rows = con.execute("select count(*) from irt.item_dif").fetchone()[0]
+    summary.drift_rows = con.execute("select count(*) from irt.item_drift").fetchone()[0]
+    summary.unfair = con.execute(
+        "select skill_id, item_id, string_agg(grouping || '=' || focal_group, ', ' "
+        "order by grouping, focal_group) from irt.item_dif where is_flagged "
+        "group by all order by all"
+    ).fetchall()
+    summary.drifting = con.execute(
+        "select distinct skill_id, item_id, flagged_since from irt.item_drift "
+        "where is_flagged order by all"
+    ).fetchall()
+    return summary
+
+
+def flag_items(con: duckdb.DuckDBPyConnection) -> int:
+    """Flag 'dif' / 'drift' the failing items not already out of scoring; returns how many."""
+    before = con.execute(
+        "select count(*) from irt.item_parameters where flag in ('dif', 'drift')"
+    ).fetchone()[0]
+    for flag, table in (("dif", "item_dif"), ("drift", "item_drift")):
+        con.execute(
+            f"""
+            update irt.item_parameters as parameters set flag = '{flag}'
+            from (select distinct skill_id, item_id from irt.{table} where is_flagged) as failing
+            where failing.skill_id = parameters.skill_id and failing.item_id = parameters.item_id
+              and (parameters.flag is null or not list_contains($unscored, parameters.flag))
+            """,
+            {"unscored": list(UNSCORED_FLAGS)},
+        )
+    after = con.execute(
+        "select count(*) from irt.item_parameters where flag in ('dif', 'drift')"
+    ).fetchone()[0]
+    return after - before

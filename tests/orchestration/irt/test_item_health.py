@@ -1,0 +1,135 @@
+"""Item health in the warehouse: an item unfair to one country, and an item whose answers leak,
+are found, written to irt.item_dif / irt.item_drift, flagged, and leave scoring and anchoring."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import duckdb
+import numpy as np
+import pytest
+
+from orchestration.irt.calibration import run_calibration
+from orchestration.irt.item_health import run_item_health, without_unhealthy_anchors
+from orchestration.irt.responses import skill_responses
+from orchestration.irt.scoring import run_scoring
+from orchestration.irt.settings import IrtSettings
+from orchestration.irt.tables import stored_calibration
+
+START = datetime(2026, 6, 1)
+COUNTRIES = ("DE", "FR", "IT")
+UNFAIR, LEAKED = "item_00", "item_01"
+LEAK_DAY, DAYS = 21, 42
+
+
+def simulated_rows(seed: int = 5) -> list[tuple]:
+    """3,000 learners in 6 companies of 3 countries, 15 of 30 2PL items each over 6 weeks.
+    item_00 is 1.2 logits harder in DE; item_01 1.5 logits easier from day 21 on."""
+    rng = np.random.default_rng(seed)
+    n_learners, n_items = 3000, 30
+    theta = rng.normal(0, 1, n_learners)
+    slope = rng.lognormal(np.log(1.2), 0.15, n_items)
+    difficulty = rng.normal(0, 0.8, n_items)
+    rows = []
+    for learner in range(n_learners):
+        company = learner % 6
+        country = COUNTRIES[company % 3]
+        for item in rng.choice(n_items, size=15, replace=False):
+            day = float(rng.uniform(0, DAYS))
+            b = difficulty[item]
+            b += 1.2 if item == 0 and country == "DE" else 0.0
+            b -= 1.5 if item == 1 and day >= LEAK_DAY else 0.0
+            p = 1 / (1 + np.exp(-slope[item] * (theta[learner] - b)))
+            rows.append(
+                ("alpha", f"L{learner:04d}", f"item_{item:02d}", f"C{company}", "quiz",
+                 int(rng.random() < p), 2, START + timedelta(days=day), False, "beginner")
+            )  # fmt: skip
+    return rows
+
+
+@pytest.fixture(scope="module")
+def health(tmp_path_factory, write_intermediate_module):
+    con = duckdb.connect(str(tmp_path_factory.mktemp("health") / "warehouse.duckdb"))
+    items = [(f"item_{i:02d}", "alpha", 0, True) for i in range(30)]
+    write_intermediate_module(con, simulated_rows(), items)
+    con.execute("create schema if not exists staging")
+    con.execute(
+        "create table staging.stg_companies as select 'C' || i as company_id, "
+        "['DE', 'FR', 'IT'][i % 3 + 1] as country, 'software' as industry, "
+        "'51-200' as size_band from range(6) as t(i)"
+    )
+    settings = IrtSettings(multiple_groups=False)
+    now = START + timedelta(days=DAYS)
+    run_calibration(con, "run1", now, settings)
+    summary = run_item_health(con, "run1", now, settings)
+    yield con, summary, settings
+    con.close()
+
+
+def flags(con) -> dict[str, str]:
+    return dict(
+        con.execute(
+            "select item_id, flag from irt.item_parameters where flag is not null"
+        ).fetchall()
+    )
+
+
+def test_the_unfair_item_is_found_in_its_country_and_flagged(health):
+    con, summary, _ = health
+    assert [(s, i) for s, i, _ in summary.unfair] == [("alpha", UNFAIR)]
+    assert "country=DE" in summary.unfair[0][2]
+    row = con.execute(
+        "select ets_class, delta, favoured from irt.item_dif "
+        "where item_id = ? and grouping = 'country' and focal_group = 'DE'",
+        [UNFAIR],
+    ).fetchone()
+    assert row[0] == "C" and row[1] < -1.5 and row[2] == "reference"
+    assert flags(con)[UNFAIR] == "dif"
+
+
+def test_the_leaked_item_drifts_from_its_leak_week_and_clean_items_do_not(health):
+    con, summary, _ = health
+    drifting = {item: since for _, item, since in summary.drifting}
+    assert LEAKED in drifting
+    assert (
+        START + timedelta(days=LEAK_DAY - 7)
+        <= drifting[LEAKED]
+        <= START + timedelta(days=LEAK_DAY + 7)
+    )
+    assert len(drifting) <= 2  # the leak, and at most one false alarm among 29 clean items
+    assert flags(con)[LEAKED] == "drift"
+
+
+def test_flagged_items_leave_scoring_and_the_anchored_calibration(health):
+    con, _, settings = health
+    scoring = stored_calibration(con, "alpha", scoring_only=True)
+    assert UNFAIR not in scoring.items and LEAKED not in scoring.items
+    data = skill_responses(con, "alpha")
+    kept = without_unhealthy_anchors(data, stored_calibration(con, "alpha"), settings)
+    assert set(np.unique(data.items)) - set(np.unique(kept.items)) >= {UNFAIR, LEAKED}
+    assert len(kept.groups) == kept.n  # design groups follow the responses
+    run_scoring(con, "run1", START + timedelta(days=DAYS), settings)
+    items_per_learner = con.execute(
+        "select max(n_items) from irt.learner_abilities where skill_id = 'alpha'"
+    ).fetchone()[0]
+    assert items_per_learner <= 15
+
+
+def test_keep_flagged_items_records_the_checks_without_flagging(
+    tmp_path, write_intermediate_module
+):
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    items = [(f"item_{i:02d}", "alpha", 0, True) for i in range(30)]
+    write_intermediate_module(con, simulated_rows(), items)
+    con.execute("create schema staging")
+    con.execute(
+        "create table staging.stg_companies as select 'C' || i as company_id, "
+        "['DE', 'FR', 'IT'][i % 3 + 1] as country, 'software' as industry, "
+        "'51-200' as size_band from range(6) as t(i)"
+    )
+    settings = IrtSettings(multiple_groups=False, keep_flagged_items=True)
+    now = START + timedelta(days=DAYS)
+    run_calibration(con, "run1", now, settings)
+    summary = run_item_health(con, "run1", now, settings)
+    assert summary.unfair and summary.newly_flagged == 0
+    assert not set(flags(con).values()) & {"dif", "drift"}
