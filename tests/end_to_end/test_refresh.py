@@ -36,6 +36,7 @@ MARTS = (
     "top_learners",
     "skill_gains",
     "learning_activity",
+    "item_health",
 )
 
 
