@@ -18,8 +18,10 @@ scoring responses under the stored parameters (the item under test included, com
 
 A ``dif`` or ``drift`` flag takes the item out of scoring (``UNSCORED_FLAGS``) and out of the
 anchors of later calibrations (its responses no longer enter them; its stored parameters are
-kept), unless the run config sets ``keep_flagged_items``. Flags stay until a full
-recalibration refits the item; the next run's checks flag it again if it still fails.
+kept), unless the run config sets ``keep_flagged_items``. Flagged items are checked again on
+every run (on thetas from the items that score) and the flag follows the latest evidence: an
+item that passes again scores again, and the response signatures re-score its learners. An
+item that a fit flag (too few responses, negative slope) already keeps out is not flagged.
 """
 
 from __future__ import annotations
@@ -35,7 +37,6 @@ import irt_models
 from orchestration.irt.responses import (
     ASSIGNED_RESPONSES,
     HEALTH_FLAGS,
-    SCORING_ITEMS_WHERE,
     UNSCORED_FLAGS,
     SkillResponses,
 )
@@ -43,6 +44,13 @@ from orchestration.irt.settings import IrtSettings
 from orchestration.irt.tables import insert_rows, irt_tables, stored_calibration
 from orchestration.progress import ProgressCallback, no_progress
 
+# Items whose fit rules them out of scoring whatever their health; every other item with
+# stored parameters is checked, those already flagged dif or drift included, so a flag
+# follows the latest evidence.
+UNFIT_FLAGS = tuple(flag for flag in UNSCORED_FLAGS if flag not in HEALTH_FLAGS)
+CHECKED_ITEMS_WHERE = (
+    "skill_id = $skill and slope > 0 and (flag is null or not list_contains($unfit, flag))"
+)
 GROUPINGS = {"country": "country", "industry": "industry", "company_size": "size_band"}
 REFERENCE = "all others"
 FLAG_BELOW_P = 0.05
@@ -70,12 +78,12 @@ def skill_health_data(con: duckdb.DuckDBPyConnection, skill_id: str) -> dict:
         select responses.learner_id, responses.item_id, responses.response,
                responses.submitted_at, {groupings}
         from ({ASSIGNED_RESPONSES}) as responses
-        join (select item_id from irt.item_parameters where {SCORING_ITEMS_WHERE}) as items
+        join (select item_id from irt.item_parameters where {CHECKED_ITEMS_WHERE}) as items
             on items.item_id = responses.item_id
         join staging.stg_companies as companies on companies.company_id = responses.company_id
         where responses.skill_id = $skill
         """,
-        {"skill": skill_id, "unscored": list(UNSCORED_FLAGS)},
+        {"skill": skill_id, "unfit": list(UNFIT_FLAGS)},
     ).fetchnumpy()
 
 
@@ -85,7 +93,21 @@ def skill_scores(data: dict, cal: irt_models.Calibration) -> irt_models.Scores:
     from older parameters)."""
     learners = np.asarray(data["learner_id"]).astype(str)
     items = np.asarray(data["item_id"]).astype(str)
-    return irt_models.score(cal, learners, items, np.asarray(data["response"]))
+    known = cal.index(items) >= 0
+    scores = irt_models.score(cal, learners[known], items[known], data["response"][known])
+    # Learners with responses only on items that do not score: the prior mean, as score() does.
+    missing = np.setdiff1d(np.unique(learners), scores.persons)
+    if not len(missing):
+        return scores
+    persons = np.concatenate([scores.persons, missing])
+    order = np.argsort(persons)
+    prior = np.full(len(missing), float(cal.latent_mean))
+    return irt_models.Scores(
+        persons[order],
+        np.concatenate([scores.theta, prior])[order],
+        np.concatenate([scores.se, np.full(len(missing), np.sqrt(cal.latent_var))])[order],
+        np.concatenate([scores.n_items, np.zeros(len(missing), dtype=scores.n_items.dtype)])[order],
+    )
 
 
 def skill_dif(
@@ -97,8 +119,12 @@ def skill_dif(
     keep = np.isin(items, binary)
     if not keep.any():
         return []
-    learners, items = learners[keep], items[keep]
     responses = np.asarray(data["response"])[keep]
+    # Integer codes: dif() sorts persons and items on every call, and the skill makes one call
+    # per group; sorting strings dominated the run.
+    person_labels, persons = np.unique(learners[keep], return_inverse=True)
+    item_labels, item_codes = np.unique(items[keep], return_inverse=True)
+    theta = scores.theta[np.searchsorted(scores.persons, person_labels)]
     rows = []
     for grouping in GROUPINGS:
         labels = np.asarray(data[grouping])[keep].astype(str)
@@ -108,15 +134,17 @@ def skill_dif(
             if (groups == REFERENCE).sum() < settings.dif_min_responses:
                 continue
             result = irt_models.dif(
-                learners, items, responses, groups,
-                reference=REFERENCE, focal=[focal], method="mh", match="theta", theta=scores,
+                persons, item_codes, responses, groups,
+                reference=REFERENCE, focal=[focal], method="mh", match="theta", theta=theta,
                 min_responses=settings.dif_min_responses,
             )  # fmt: skip
-            rows += dif_rows(result, skill_id, grouping)
+            rows += dif_rows(result, skill_id, grouping, item_labels)
     return rows
 
 
-def dif_rows(result: irt_models.DIF, skill_id: str, grouping: str) -> list[dict]:
+def dif_rows(
+    result: irt_models.DIF, skill_id: str, grouping: str, item_labels: np.ndarray
+) -> list[dict]:
     """The tested rows of one dif() result (items below the minimum have no statistic)."""
     rows = []
     for k in np.nonzero(np.isfinite(result.statistic))[0]:
@@ -124,7 +152,7 @@ def dif_rows(result: irt_models.DIF, skill_id: str, grouping: str) -> list[dict]
         rows.append(
             {
                 "skill_id": skill_id,
-                "item_id": str(result.item[k]),
+                "item_id": str(item_labels[int(result.item[k])]),
                 "grouping": grouping,
                 "focal_group": str(result.focal[k]),
                 "reference_group": REFERENCE,
@@ -224,9 +252,10 @@ def run_item_health(
     progress(0, len(skills))
     for done, skill_id in enumerate(skills, 1):
         data = skill_health_data(con, skill_id)
-        cal = stored_calibration(con, skill_id, scoring_only=True)
-        if len(data["response"]) and cal is not None:
-            scores = skill_scores(data, cal)
+        cal = stored_calibration(con, skill_id)
+        scoring = stored_calibration(con, skill_id, scoring_only=True)
+        if len(data["response"]) and cal is not None and scoring is not None:
+            scores = skill_scores(data, scoring)
             binary = cal.items[cal.n_categories == 2]
             dif += skill_dif(data, skill_id, binary, scores, settings)
             drift += skill_drift(data, skill_id, cal, scores, settings)
@@ -265,21 +294,31 @@ def summarise_health(con: duckdb.DuckDBPyConnection) -> HealthSummary:
 
 
 def flag_items(con: duckdb.DuckDBPyConnection) -> int:
-    """Flag 'dif' / 'drift' the failing items not already out of scoring; returns how many."""
-    before = con.execute(
-        "select count(*) from irt.item_parameters where flag in ('dif', 'drift')"
-    ).fetchone()[0]
-    for flag, table in (("dif", "item_dif"), ("drift", "item_drift")):
+    """Set each checked item's health flag from this run's evidence: 'dif' or 'drift' when it
+    fails (unless a fit flag already rules it out of scoring), no health flag when it passes.
+    Returns how many items became flagged."""
+    before = set(
+        con.execute(
+            "select skill_id, item_id from irt.item_parameters where flag in ('dif', 'drift')"
+        ).fetchall()
+    )
+    con.execute(
+        "update irt.item_parameters set flag = null where list_contains($health, flag)",
+        {"health": list(HEALTH_FLAGS)},
+    )
+    for flag, table in (("drift", "item_drift"), ("dif", "item_dif")):
         con.execute(
             f"""
             update irt.item_parameters as parameters set flag = '{flag}'
             from (select distinct skill_id, item_id from irt.{table} where is_flagged) as failing
             where failing.skill_id = parameters.skill_id and failing.item_id = parameters.item_id
-              and (parameters.flag is null or not list_contains($unscored, parameters.flag))
+              and (parameters.flag is null or not list_contains($unfit, parameters.flag))
             """,
-            {"unscored": list(UNSCORED_FLAGS)},
+            {"unfit": list(UNFIT_FLAGS)},
         )
-    after = con.execute(
-        "select count(*) from irt.item_parameters where flag in ('dif', 'drift')"
-    ).fetchone()[0]
-    return after - before
+    after = set(
+        con.execute(
+            "select skill_id, item_id from irt.item_parameters where flag in ('dif', 'drift')"
+        ).fetchall()
+    )
+    return len(after - before)

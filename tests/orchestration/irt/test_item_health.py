@@ -133,3 +133,15 @@ def test_keep_flagged_items_records_the_checks_without_flagging(
     summary = run_item_health(con, "run1", now, settings)
     assert summary.unfair and summary.newly_flagged == 0
     assert not set(flags(con).values()) & {"dif", "drift"}
+
+
+def test_a_second_run_checks_the_flagged_items_again_and_keeps_their_flags(health):
+    """Flagged items no longer score, but they are still checked: the evidence and the flags
+    stay while the items still fail (a flag follows the latest evidence)."""
+    con, first, settings = health
+    now = START + timedelta(days=DAYS)
+    second = run_item_health(con, "run2", now, settings)
+    assert [(s, i) for s, i, _ in second.unfair] == [(s, i) for s, i, _ in first.unfair]
+    assert {i for _, i, _ in second.drifting} >= {LEAKED}
+    assert second.newly_flagged == 0
+    assert flags(con)[UNFAIR] == "dif" and flags(con)[LEAKED] == "drift"
