@@ -155,6 +155,8 @@ def test_recovery_mh_theta_sparse():
     assert hit >= 0.9 and false <= 0.05, (hit, false)
 
 
+# Many simulated calibrations: `make test` runs it, the inner loop does not.
+@pytest.mark.slow
 def test_recovery_lr():
     runs, purified = [], []
     for s in SEEDS:

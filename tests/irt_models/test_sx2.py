@@ -217,6 +217,8 @@ def simulated_p_values(seed, n_persons, n_items, per_person=None, misfit=False):
     return irt.item_fit(cal, sim.persons, sim.items, r).sx2_p
 
 
+# Many simulated calibrations: `make test` runs it, the inner loop does not.
+@pytest.mark.slow
 def test_type_one_error_is_near_the_nominal_rate_on_dense_and_sparse_data():
     # observed when written: 6.7% of 180 dense and 5.8% of 240 sparse p-values below 0.05
     dense = np.concatenate([simulated_p_values(seed, 3000, 30) for seed in range(6)])
