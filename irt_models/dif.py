@@ -54,13 +54,15 @@ import numpy as np
 
 from . import mantel_haenszel as mh
 from .data import long_format
-from .dif_methods import lr_rows, mh_rows
+from .dif_methods import lr_rows, mh_rest_rows, mh_rows
 from .groups import person_groups
 
 METHODS = ("mh", "lr")
 MATCHES = ("rest", "theta")
 CORRECTIONS = ("bh", "holm", None)
 MIN_RESPONSES = 10
+# The reference label of focal-against-all-others results (``reference=None``).
+ALL_OTHERS = "all others"
 PURIFY_BELOW = 0.05
 
 
@@ -136,8 +138,9 @@ def dif(
         Long-format responses (0/1, or 0..K-1 for graded items).
     groups : array-like of shape (n_responses,)
         Group of each response's person (constant within a person).
-    reference : label
-        The reference group.
+    reference : label or None
+        The reference group; None tests each focal group against every person outside it
+        (reported as ``ALL_OTHERS``; ``method="mh"`` only), in one count of the responses.
     focal : label or sequence of labels, optional
         Focal groups; default every other group.
     method : {"mh", "lr"}
@@ -170,15 +173,20 @@ def dif(
     _check_options(method, match, correction, theta, calibration, n_strata)
     if purify and method == "mh" and match == "theta":
         raise ValueError("purify: not for match='theta' (purify the thetas instead)")
+    if reference is None and (method != "mh" or purify):
+        raise ValueError("reference=None (all others): method='mh' without purify only")
     p, i, r = long_format(persons, items, responses)
     person_labels, person = np.unique(p, return_inverse=True)
     pg = person_groups(groups, person, len(person_labels))
     labels = pg.labels.tolist()
-    if reference not in labels:
+    if reference is not None and reference not in labels:
         raise ValueError(f"reference: {reference!r} is not among the groups {labels[:10]}")
     focal_labels = _focal_labels(focal, reference, labels)
-    ref = labels.index(reference)
     t = None if theta is None or method != "mh" else person_theta(theta, person_labels)
+    if reference is None:
+        args = (match, t, n_strata, min_responses, correction)
+        return _against_all_others(person, i, r, pg, focal_labels, *args)
+    ref = labels.index(reference)
     parts = []
     for f in focal_labels:
         codes = (ref, labels.index(f))
@@ -196,6 +204,18 @@ def dif(
         part["focal"] = np.full(len(part["item"]), f, dtype=object)
         parts.append(part)
     return _assemble(parts, reference, method, match, correction)
+
+
+def _against_all_others(
+    person, item, response, pg, focal_labels, match, theta, n_strata, min_responses, correction
+) -> DIF:
+    labels = pg.labels.tolist()
+    codes = [labels.index(f) for f in focal_labels]
+    args = (match, theta, n_strata, min_responses)
+    parts = mh_rest_rows(person, item, response, pg.person, codes, *args)
+    for part, f in zip(parts, focal_labels, strict=True):
+        part["focal"] = np.full(len(part["item"]), f, dtype=object)
+    return _assemble(parts, ALL_OTHERS, "mh", match, correction)
 
 
 def _check_options(method, match, correction, theta, calibration, n_strata) -> None:

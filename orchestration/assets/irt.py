@@ -55,6 +55,7 @@ class IrtConfig(dg.Config):
     multiple_groups: bool = IrtSettings.multiple_groups
     min_item_responses: int = IrtSettings.min_item_responses
     min_assignment_responses: int = IrtSettings.min_assignment_responses
+    sx2_max_learners: int = IrtSettings.sx2_max_learners
 
     def settings(self) -> IrtSettings:
         return IrtSettings(**self.model_dump())

@@ -29,6 +29,7 @@ from orchestration.irt.assignment import (
     skills_to_assign_with,
     undecided_items,
 )
+from orchestration.irt.item_fit import SampledFit, sampled_sx2
 from orchestration.irt.item_health import without_unhealthy_anchors
 from orchestration.irt.responses import (
     SkillCensus,
@@ -89,11 +90,13 @@ class SkillRun:
 
 @dataclass(frozen=True)
 class SkillFit:
-    """One skill's calibration: None when nothing was fitted; responses when they were read."""
+    """One skill's calibration: None when nothing was fitted; responses when they were read;
+    S-X2 of the fitted items."""
 
     calibration: irt_models.Calibration | None
     run: SkillRun
     responses: SkillResponses | None
+    sx2: SampledFit | None = None
 
 
 @dataclass
@@ -197,6 +200,7 @@ def calibrate_skill(
     run_type, fit = _plan(stored, census, new_items, settings)
     data = skill_responses(con, skill_id) if fit or need_responses else None
     cal = _fit(fit, data, settings, stored)
+    sx2 = sampled_sx2(cal, data, settings.sx2_max_learners) if cal is not None else None
     run = SkillRun(
         skill_id=skill_id,
         run_type=run_type,
@@ -211,7 +215,7 @@ def calibrate_skill(
         latent_var=float(cal.latent_var) if cal is not None else None,
         seconds=time.perf_counter() - started,
     )
-    return SkillFit(cal, run, data)
+    return SkillFit(cal, run, data, sx2)
 
 
 def _stored_or_none(value: float) -> float | None:
@@ -278,7 +282,7 @@ def store_fits(
     for fitted in fits:
         skill_id = fitted.run.skill_id
         if fitted.calibration is not None:
-            write_parameters(con, skill_id, fitted.calibration, run_id, now)
+            write_parameters(con, skill_id, fitted.calibration, run_id, now, fitted.sx2)
         reliability = None
         if fitted.responses is None:
             reliability = stored_reliability(con, skill_id)
@@ -311,7 +315,7 @@ def calibrate_assigned(
         added = calibrate_skill(con, skill_id, anchored_only, recounted[skill_id])
         if added.calibration is None:
             continue
-        write_parameters(con, skill_id, added.calibration, run_id, now)
+        write_parameters(con, skill_id, added.calibration, run_id, now, added.sx2)
         updated[skill_id] = runs[skill_id].followed_by(added.run)
     return updated
 

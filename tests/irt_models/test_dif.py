@@ -209,3 +209,29 @@ def test_several_focal_groups_and_errors():
         irt.dif(*args, reference=0, match="theta", theta=np.zeros(400), purify=True)
     with pytest.raises(ValueError, match="reference"):
         irt.dif(*args, reference=7)
+
+
+@pytest.mark.parametrize("match", ["rest", "theta"])
+def test_against_all_others_equals_one_pair_per_focal_group(match):
+    """reference=None: each focal group against everybody else in one count, equal to a
+    separate call per focal group with the others relabelled as the reference."""
+    persons, items, responses, groups, cal = two_groups(5, n=300)
+    groups = np.where(persons % 3 == 0, 2, groups)  # three groups, each focal in turn
+    theta = irt.score(cal, persons, items, responses) if match == "theta" else None
+    opts = {"match": match, "theta": theta, "correction": None, "min_responses": 20}
+    together = irt.dif(persons, items, responses, groups, reference=None, **opts)
+    assert set(together.reference) == {irt.ALL_OTHERS}
+    for focal in (0, 1, 2):
+        relabelled = np.where(groups == focal, focal, -1)
+        alone = irt.dif(persons, items, responses, relabelled, reference=-1, **opts)
+        rows = together.focal == focal
+        assert np.array_equal(together.item[rows], alone.item)
+        for field in ("n_reference", "n_focal", "statistic", "p", "delta", "delta_se"):
+            np.testing.assert_allclose(
+                getattr(together, field)[rows], getattr(alone, field), rtol=1e-12, err_msg=field
+            )
+        assert list(together.ets_class[rows]) == list(alone.ets_class)
+    bh = irt.dif(persons, items, responses, groups, reference=None, **{**opts, "correction": "bh"})
+    np.testing.assert_allclose(bh.p_adjusted, adjust_p(together.p), rtol=1e-12)
+    with pytest.raises(ValueError, match="all others"):
+        irt.dif(persons, items, responses, groups, reference=None, method="lr", calibration=cal)

@@ -33,6 +33,13 @@ parameters as (
             when isnan(cast(difficulty as double)) then null else cast(difficulty as double)
         end as difficulty,
         cast(n_responses as bigint) as n_responses,
+        case when isnan(cast(infit as double)) then null else cast(infit as double) end as infit,
+        case
+            when isnan(cast(outfit as double)) then null else cast(outfit as double)
+        end as outfit,
+        cast(sx2 as double) as sx2,
+        cast(sx2_df as integer) as sx2_df,
+        cast(sx2_p as double) as sx2_p,
         flag,
         anchored,
         run_id,
@@ -137,6 +144,11 @@ final as (
         assessed.difficulty,
         assessed.slope,
         assessed.n_responses,
+        assessed.infit,
+        assessed.outfit,
+        assessed.sx2,
+        assessed.sx2_df,
+        assessed.sx2_p,
         assessed.flag,
         assessed.is_scoring,
         case
