@@ -45,23 +45,29 @@ def mh_rows(
 
 
 def mh_rest_rows(
-    person, item_labels, response, person_group, focal, match, theta, n_strata, min_n, exclude=()
+    person, item_labels, response, person_group, focal, match, theta, n_strata, min_n, drop=None
 ):
     """MH statistics of the dichotomous items for each focal group code in ``focal`` against
     every other person, one dict per focal group (as ``mh_rows``). The strata are those of
     all respondents, the same for every focal group, so one count of the responses by
     (group, item, stratum, response) gives every table: the reference cells are the
-    stratum's totals minus the focal group's."""
+    stratum's totals minus the focal group's. ``drop`` (bool, n_groups x dichotomous items
+    in label order) leaves group g out of every reference for item j (a purified
+    reference: groups found to have DIF on the item do not dilute the others' tests)."""
     everyone = np.ones(len(person), dtype=bool)
-    m = _matched(person, item_labels, response, everyone, match, theta, n_strata, exclude)
+    m = _matched(person, item_labels, response, everyone, match, theta, n_strata, ())
     n_groups = int(person_group.max()) + 1
     n_cells = m.n_items * m.n_strata * 2
     cell = (m.item * m.n_strata + m.stratum) * 2 + m.correct
     group = person_group[person[m.rows]]
     counts = np.bincount(group * n_cells + cell, minlength=n_groups * n_cells)
     counts = counts.reshape(n_groups, m.n_items, m.n_strata, 2).astype(float)
-    in_focal = counts[np.asarray(focal, dtype=np.int64)]
+    focal = np.asarray(focal, dtype=np.int64)
+    in_focal = counts[focal]
     in_reference = counts.sum(axis=0)[None] - in_focal
+    if drop is not None:
+        dropped = (counts * drop[:, :, None, None]).sum(axis=0)[None]
+        in_reference -= dropped - in_focal * drop[focal][:, :, None, None]
     stats = mh.mh_statistics(
         in_reference[..., 1], in_reference[..., 0], in_focal[..., 1], in_focal[..., 0]
     )

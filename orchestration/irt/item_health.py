@@ -8,8 +8,11 @@ scoring responses under the stored parameters (the item under test included, com
 - DIF: for each grouping of learners by their company (country, industry, company_size) and
   each group with at least ``dif_min_responses`` responses on an item, the group (focal)
   against every other learner (reference), Mantel-Haenszel on the quiz items matched on ten
-  quantile bands of theta (``irt_models.dif``). Class C with a Benjamini-Hochberg adjusted
-  p below 0.05 flags the item ``dif``.
+  quantile bands of theta (``irt_models.dif``), with a purified reference: a group with B- or
+  C-class DIF on the item in a first pass is tested again without the groups that had C-class
+  DIF in the same direction (two countries with the same problem would otherwise hide part of
+  each other's DIF). Class
+  C with a Benjamini-Hochberg adjusted p below 0.05 flags the item ``dif``.
 - Drift: every scoring item's responses per ``drift_window_days`` window, observed against
   what its stored parameters predict at the learners' thetas, scaled to the other items of
   the window so that the learners' own growth cancels, and tested against the item's own
@@ -140,6 +143,7 @@ def skill_dif(
         result = irt_models.dif(
             persons, item_codes, responses, groups,
             reference=None, focal=np.nonzero(enough)[0], method="mh", match="theta", theta=theta,
+            purify=True,
             min_responses=settings.dif_min_responses,
         )  # fmt: skip
         parts.append(dif_columns(result, skill_id, grouping, item_labels, values))
