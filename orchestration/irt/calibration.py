@@ -45,6 +45,7 @@ from orchestration.irt.tables import (
     insert_rows,
     stored_calibration,
     stored_items,
+    stored_reliability,
     write_parameters,
 )
 from orchestration.progress import ProgressCallback, no_progress
@@ -218,26 +219,6 @@ def calibrate_skill(
     return SkillFit(cal, run, data, sx2)
 
 
-def _stored_or_none(value: float) -> float | None:
-    return None if np.isnan(value) else value
-
-
-def stored_reliability(con: duckdb.DuckDBPyConnection, skill_id: str) -> float | None:
-    """Marginal reliability of the skill's current scores (a skill not refitted this run);
-    None below two learners."""
-    rows = con.execute(
-        "select learner_id, theta, theta_se, n_items from irt.learner_abilities where skill_id = ?",
-        [skill_id],
-    ).fetchnumpy()
-    scores = irt_models.Scores(
-        persons=np.asarray(rows["learner_id"]),
-        theta=np.asarray(rows["theta"], dtype=float),
-        se=np.asarray(rows["theta_se"], dtype=float),
-        n_items=np.asarray(rows["n_items"], dtype=np.int64),
-    )
-    return _stored_or_none(irt_models.marginal_reliability(scores))
-
-
 def fit_skills(
     con: duckdb.DuckDBPyConnection,
     skills: list[str],
@@ -306,8 +287,9 @@ def calibrate_assigned(
     run_id: str,
     now: datetime,
 ) -> dict[str, SkillRun]:
-    """Step 3: calibrate the items just assigned by data onto their skill's scale (they are
-    settled now, so their skill's census changed); returns the skills' updated runs."""
+    """Step 3: calibrate new items (just assigned by data, or new versions of drifting items:
+    ``newly`` maps skill -> items) onto their skill's scale, the stored items fixed; returns
+    the skills' updated runs."""
     anchored_only = dataclasses.replace(settings, full_recalibration=False)
     recounted = skill_census(con, settings, newly) if newly else {}
     updated = {}
@@ -318,6 +300,25 @@ def calibrate_assigned(
         write_parameters(con, skill_id, added.calibration, run_id, now, added.sx2)
         updated[skill_id] = runs[skill_id].followed_by(added.run)
     return updated
+
+
+def calibrate_versions(
+    con: duckdb.DuckDBPyConnection,
+    summary: CalibrationSummary,
+    versions: dict[str, list[str]],
+    settings: IrtSettings,
+    now: datetime,
+) -> CalibrationSummary:
+    """Step 4, after item health: calibrate the new versions of drifting items (skill ->
+    version ids) onto their skill's scale, as the items assigned by data are, and rewrite
+    those skills' rows of irt.calibration_runs."""
+    runs = {run.skill_id: run for run in summary.runs}
+    updated = calibrate_assigned(con, versions, runs, settings, summary.run_id, now)
+    sql = "delete from irt.calibration_runs where run_id = ? and list_contains(?, skill_id)"
+    con.execute(sql, [summary.run_id, list(updated)])
+    write_runs(con, list(updated.values()), summary.run_id, now)
+    runs.update(updated)
+    return summarise(con, [runs[run.skill_id] for run in summary.runs], summary.run_id)
 
 
 def write_runs(

@@ -27,6 +27,9 @@ kept), unless the run config sets ``keep_flagged_items``. Flagged items are chec
 every run (on thetas from the items that score) and the flag follows the latest evidence: an
 item that passes again scores again, and the response signatures re-score its learners. An
 item that a fit flag (too few responses, negative slope) already keeps out is not flagged.
+A drifting item then gets a new version for its responses from the drift on
+(``item_versions``): the flag passes to the version, calibrated on them alone
+(``calibration.calibrate_versions``), and the item scores its earlier responses again.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ import duckdb
 import numpy as np
 
 import irt_models
+from orchestration.irt.item_versions import ItemVersion, open_versions
 from orchestration.irt.responses import (
     ASSIGNED_RESPONSES,
     HEALTH_FLAGS,
@@ -72,6 +76,8 @@ class HealthSummary:
     # (skill_id, item_id, flagged_since) of drifting items.
     drifting: list[tuple[str, str, datetime]] = field(default_factory=list)
     newly_flagged: int = 0
+    # New versions of the drifting items (their responses from the drift on).
+    versions: list[ItemVersion] = field(default_factory=list)
 
 
 def skill_health_data(con: duckdb.DuckDBPyConnection, skill_id: str) -> dict:
@@ -270,6 +276,7 @@ def run_item_health(
     summary = summarise_health(con)
     if not settings.keep_flagged_items:
         summary.newly_flagged = flag_items(con)
+        summary.versions = open_versions(con, run_id, now)
     return summary
 
 

@@ -271,3 +271,23 @@ def write_parameters(
     if rows:
         columns = list(rows[0])
         insert_rows(con, "item_parameters", columns, ([row[c] for c in columns] for row in rows))
+
+
+def _stored_or_none(value: float) -> float | None:
+    return None if np.isnan(value) else value
+
+
+def stored_reliability(con: duckdb.DuckDBPyConnection, skill_id: str) -> float | None:
+    """Marginal reliability of the skill's current scores (a skill not refitted this run);
+    None below two learners."""
+    rows = con.execute(
+        "select learner_id, theta, theta_se, n_items from irt.learner_abilities where skill_id = ?",
+        [skill_id],
+    ).fetchnumpy()
+    scores = irt_models.Scores(
+        persons=np.asarray(rows["learner_id"]),
+        theta=np.asarray(rows["theta"], dtype=float),
+        se=np.asarray(rows["theta_se"], dtype=float),
+        n_items=np.asarray(rows["n_items"], dtype=np.int64),
+    )
+    return _stored_or_none(irt_models.marginal_reliability(scores))
