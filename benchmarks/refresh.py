@@ -142,12 +142,15 @@ def run_stage_child(stage: str, result_path: Path) -> int:
             run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
         )
     seconds = time.perf_counter() - started
-    durations = {}
+    durations, health_seconds = {}, None
     for event in result.get_asset_materialization_events():
         materialization = event.step_materialization_data.materialization
         value = materialization.metadata.get("Execution Duration")
         if value is not None:
             durations[materialization.asset_key.to_user_string()] = float(value.value)
+        health = materialization.metadata.get("health_seconds")
+        if health is not None:
+            health_seconds = float(health.value)
     figures = {
         "stage": stage,
         "success": result.success,
@@ -157,6 +160,7 @@ def run_stage_child(stage: str, result_path: Path) -> int:
         "maxrss_self_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         "maxrss_children_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
         "dbt_durations": durations,
+        "health_seconds": health_seconds,
         "failures": [
             f"{event.step_key}: {event.message}" for event in result.all_events if event.is_failure
         ],
@@ -532,6 +536,9 @@ def print_calibration_runs(warehouse: Path, measure: Measure | None) -> None:
         f"  {len(rows)} skills, {sum(r[-1] for r in rows):.1f} s summed over skills "
         "(step 1 fits skills in parallel threads, so the sum can exceed the stage's seconds)"
     )
+    health = measure.child.get("health_seconds")
+    if health is not None:
+        print(f"  item health (DIF and drift) in the calibration stage: {health:.1f} s")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ A drifting item then gets a new version for its responses from the drift on
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -78,6 +79,7 @@ class HealthSummary:
     newly_flagged: int = 0
     # New versions of the drifting items (their responses from the drift on).
     versions: list[ItemVersion] = field(default_factory=list)
+    seconds: float = 0.0
 
 
 def skill_health_data(con: duckdb.DuckDBPyConnection, skill_id: str) -> dict:
@@ -252,6 +254,7 @@ def run_item_health(
     progress: ProgressCallback = no_progress,
 ) -> HealthSummary:
     """Rebuild irt.item_dif and irt.item_drift for every skill; flag the items that fail."""
+    started = time.perf_counter()
     skills = [
         row[0]
         for row in con.execute(
@@ -277,6 +280,7 @@ def run_item_health(
     if not settings.keep_flagged_items:
         summary.newly_flagged = flag_items(con)
         summary.versions = open_versions(con, run_id, now)
+    summary.seconds = time.perf_counter() - started
     return summary
 
 

@@ -26,7 +26,7 @@ class IrtSettings:
     workers: int = 2
     # S-X2 item fit of each fresh calibration, on at most this many of the skill's learners
     # (orchestration/irt/item_fit.py); 0: all of them.
-    sx2_max_learners: int = 3000
+    sx2_max_learners: int = 2000
     # Item health (orchestration/irt/item_health.py): responses an item needs in a group, and
     # in all other groups, to be tested for DIF; drift windows and the |z| that flags.
     dif_min_responses: int = 200
