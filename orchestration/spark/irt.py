@@ -31,8 +31,13 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F  # noqa: N812
 
 import irt_models
-from irt_models.data import as_labels
-from irt_models.distributed import Summary, add, calibrate_partitioned, partition_design
+from irt_models.distributed import (
+    Summary,
+    add,
+    calibrate_partitioned,
+    partition_design,
+    summarise,
+)
 from orchestration.irt.calibration import _fit
 from orchestration.irt.responses import responses_from
 from orchestration.irt.scoring import eap
@@ -154,52 +159,47 @@ class SparkPartitions:
     ``treeReduce`` while the parameters travel as a broadcast."""
 
     def __init__(self, responses: DataFrame, n_partitions: int, groups: bool):
-        columns = ["learner_id", "item_id", "response"] + ([GROUP] if groups else [])
         self.responses = responses.select(
             F.col("learner_id").cast("string"),
             F.col("item_id").cast("string"),
             F.col("response").cast("long"),
             *([F.col(GROUP).cast("string")] if groups else []),
         ).repartition(n_partitions, "learner_id")
-        self.columns, self.groups = columns, groups
+        # read and shuffled once: the summary and every plan's designs start from here
+        self.responses.persist(StorageLevel.MEMORY_AND_DISK)
+        self.groups = groups
         self.sc = responses.sparkSession.sparkContext
         self.designs = None
 
+    def _map_partitions(self, fn) -> DataFrame:
+        """One pickled result of ``fn(learner_id, item_id, response, group)`` per non-empty
+        partition, as a frame with the binary column ``value``."""
+        groups = self.groups
+
+        def run(batches):
+            pdf = _whole_partition(batches)
+            if pdf is not None:
+                arrays = [pdf[c].to_numpy() for c in ("learner_id", "item_id", "response")]
+                value = fn(*arrays, pdf[GROUP].to_numpy() if groups else None)
+                yield pd.DataFrame({"value": [pickle.dumps(value, protocol=5)]})
+
+        return self.responses.mapInPandas(run, "value binary")
+
     def summary(self) -> Summary:
-        """Distinct (item, response) pairs with counts, learners, learners per group."""
-        pairs = self.responses.groupBy("item_id", "response").count().toPandas()
-        learners = self.responses.select("learner_id").distinct()
-        n_persons = learners.count()
-        pair = (
-            as_labels(pairs["item_id"].to_numpy(), "items"),
-            pairs["response"].to_numpy(np.int64),
-            pairs["count"].to_numpy(np.int64),
-        )
-        if not self.groups:
-            return Summary(*pair, n_persons)
-        per = self.responses.select("learner_id", GROUP).distinct().groupBy(GROUP).count()
-        per = per.toPandas().sort_values(GROUP)
-        if int(per["count"].sum()) != n_persons:
-            raise ValueError(f"{GROUP}: must be constant within a learner")
-        labels = as_labels(per[GROUP].to_numpy(), "groups")
-        return Summary(*pair, n_persons, labels, per["count"].to_numpy(np.int64))
+        """The partitions' summaries (``irt_models.distributed.summarise``), merged."""
+        rows = self._map_partitions(summarise).collect()
+        return Summary.merge([pickle.loads(row.value) for row in rows])
 
     def prepare(self, plan) -> None:
         """Build and cache every partition's design for ``plan``."""
         if self.designs is not None:
             self.designs.unpersist()
-        groups = self.groups
 
-        def build(batches):
-            pdf = _whole_partition(batches)
-            if pdf is None:
-                return
-            arrays = [pdf[c].to_numpy() for c in ("learner_id", "item_id", "response")]
-            design = partition_design(plan, *arrays, pdf[GROUP].to_numpy() if groups else None)
-            yield pd.DataFrame({"design": [pickle.dumps(design, protocol=5)]})
+        def design(*arrays):
+            return partition_design(plan, *arrays)
 
-        packed = self.responses.mapInPandas(build, "design binary")
-        self.designs = packed.rdd.map(lambda row: pickle.loads(row.design))
+        packed = self._map_partitions(design)
+        self.designs = packed.rdd.map(lambda row: pickle.loads(row.value))
         self.designs.persist(StorageLevel.MEMORY_AND_DISK).count()
 
     def total(self, fn, *args):
@@ -211,6 +211,7 @@ class SparkPartitions:
             shared.unpersist()
 
     def close(self) -> None:
+        self.responses.unpersist()
         if self.designs is not None:
             self.designs.unpersist()
 
