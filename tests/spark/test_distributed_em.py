@@ -89,3 +89,16 @@ def test_a_partition_with_a_pair_outside_the_summary_is_refused():
     parts.parts[0] = (np.array([0]), np.array([99]), np.array([1]), None)
     with pytest.raises(ValueError, match="pair that the summary does not have"):
         calibrate_partitioned(parts, summary)
+
+
+@pytest.mark.slow  # 500 EM iterations twice, 5-12 s
+def test_a_degenerate_group_fit_falls_back_to_one_population_as_calibrate():
+    from tests.irt_models.test_groups import sparse_grouped_responses
+
+    P, J, R, G = sparse_grouped_responses(0)
+    with pytest.warns(irt.DegenerateGroupsWarning):
+        base = irt.calibrate(P, J, R, groups=G, min_responses=10)
+    with pytest.warns(irt.DegenerateGroupsWarning):
+        dist = calibrate_partitioned(LocalPartitions(split(P, J, R, G, 3)), min_responses=10)
+    assert dist.group_pooled.all()
+    assert_same_calibration(base, dist)
