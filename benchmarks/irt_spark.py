@@ -65,7 +65,7 @@ def main() -> None:
         }
     )
     print(f"{args.persons:,} persons x {args.items} items: {len(frame):,} responses")
-    settings = IrtSettings(multiple_groups=False, gain_periods=(30,))
+    settings = IrtSettings(multiple_groups=False)
     started = time.perf_counter()
     memory = irt.calibrate(
         frame.learner_id.to_numpy(),
