@@ -214,16 +214,9 @@ def response_layout(
 ) -> ResponseLayout:
     """``person_groups`` only for a multiple-group fit: each group's persons are then one
     contiguous run of the design (see ``estep``)."""
-    # model category: fixed items use the (mapped) response, free ones its observed rank
-    category = np.where(status.is_fixed[item], response, observed.rank[observed.pair_of_response])
-    included = np.nonzero(status.included)[0]
-    position = np.full(len(status.included), -1)
-    position[included] = np.arange(len(included))
-    n_categories = status.n_categories[included]
-    row_offset = np.concatenate([[0], np.cumsum(n_categories)[:-1]])
-    n_rows = int(n_categories.sum())
-    use = status.included[item]
-    row = row_offset[position[item[use]]] + category[use]
+    included, n_categories, row_offset, n_rows, use, row = response_rows(
+        item, response, observed, status
+    )
     if person_groups is not None:
         person = group_order(person_groups.person)[coded.person[use]]
         run_group = np.sort(person_groups.person, kind="stable")
@@ -238,6 +231,25 @@ def response_layout(
     return ResponseLayout(
         design, included, n_categories, row_offset, n_rows, row_item, row_counts, answered
     )
+
+
+def response_rows(item, response, observed: ObservedCategories, status: ItemStatus):
+    """The (item, category) table and the row of each response of an included item.
+
+    Returns ``(included, n_categories, row_offset, n_rows, use, row)``: ``use`` marks the
+    responses of included items, ``row`` is the table row of each of them.
+    """
+    # model category: fixed items use the (mapped) response, free ones its observed rank
+    category = np.where(status.is_fixed[item], response, observed.rank[observed.pair_of_response])
+    included = np.nonzero(status.included)[0]
+    position = np.full(len(status.included), -1)
+    position[included] = np.arange(len(included))
+    n_categories = status.n_categories[included]
+    row_offset = np.concatenate([[0], np.cumsum(n_categories)[:-1]])
+    n_rows = int(n_categories.sum())
+    use = status.included[item]
+    row = row_offset[position[item[use]]] + category[use]
+    return included, n_categories, row_offset, n_rows, use, row
 
 
 # -- the outcome of steps 1-3 -------------------------------------------------------------

@@ -179,11 +179,20 @@ def calibrate(
     options = dict(model=model, n_categories=n_categories, fixed_items=fixed_items, init=init)
     options.update(fixed=fixed, start=start, min_responses=min_responses, n_jobs=n_jobs)
 
-    def fit(pool_groups: bool) -> _EMFit:
+    def fit(pool_groups: bool) -> EMFit:
         return _fit_em(
             persons, items, responses, groups, pool_groups, nodes, options, prior, tol, max_iter
         )
 
+    em = fit_with_fallback(fit, tol, max_iter)
+    # -- log-likelihood, item fit, standard errors; the result -------------------------------
+    final = final_pass(em.layout, em.state, em.all_items, nodes, se, prior)
+    return em.result(final, quadrature)
+
+
+def fit_with_fallback(fit, tol: float, max_iter: int) -> EMFit:
+    """``fit(pool_groups)``, refitted with one population when a multiple-group fit
+    degenerates; warns about that and about EM stopping at ``max_iter``."""
     # NaNs of a degenerating group fit are caught below; numpy need not warn about each.
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         em = fit(pool_groups=False)
@@ -193,7 +202,7 @@ def calibrate(
             "parameter became non-finite: its persons carry too little information on the "
             "fitted items); fitted with one population instead",
             DegenerateGroupsWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
         em = fit(pool_groups=True)
     if not em.converged:
@@ -201,27 +210,13 @@ def calibrate(
             f"EM did not converge in max_iter={max_iter} iterations: the largest parameter "
             f"change was {em.delta:.2g} > tol={tol}",
             ConvergenceWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
-
-    # -- log-likelihood, item fit, standard errors; the result -------------------------------
-    final = final_pass(em.layout, em.state, em.all_items, nodes, se, prior)
-    return calibration_result(
-        em.bank,
-        em.layout,
-        em.state,
-        final,
-        iterations=em.iterations,
-        converged=em.converged,
-        n_persons=em.n_persons,
-        quadrature=quadrature,
-        person_groups=em.person_groups,
-        multi=em.multi,
-    )
+    return em
 
 
 @dataclass
-class _EMFit:
+class EMFit:
     """Steps 2-4 done: the items, the response layout and the EM estimates."""
 
     bank: ItemBank
@@ -244,6 +239,21 @@ class _EMFit:
         own = self.state.own_groups
         collapsed = np.any(self.state.group_var[own] < MIN_GROUP_VAR)
         return bool(not self.converged and collapsed)
+
+    def result(self, final, quadrature: int) -> Calibration:
+        """The Calibration from this fit and its final pass."""
+        return calibration_result(
+            self.bank,
+            self.layout,
+            self.state,
+            final,
+            iterations=self.iterations,
+            converged=self.converged,
+            n_persons=self.n_persons,
+            quadrature=quadrature,
+            person_groups=self.person_groups,
+            multi=self.multi,
+        )
 
 
 def _fit_em(persons, items, responses, groups, pool_groups, nodes, options, prior, tol, max_iter):
@@ -268,14 +278,14 @@ def _fit_em(persons, items, responses, groups, pool_groups, nodes, options, prio
     )
     n_persons = coded.n_persons
     del coded  # the response-level arrays are in layout.design from here on
-    state = _starting_state(
+    state = starting_state(
         bank, layout, fixed, start, options["fixed_items"], options["init"], multi_groups
     )
     all_items = items_by_categories(
         layout.n_categories, layout.row_offset, np.ones(len(layout.included), dtype=bool)
     )
     iterations, converged, delta = run_em(state, layout, all_items, nodes, prior, tol, max_iter)
-    return _EMFit(
+    return EMFit(
         bank, layout, state, all_items, iterations, converged, delta, n_persons, groups_of, multi
     )
 
@@ -294,10 +304,28 @@ def _items_and_layout(
 
     ``multi_groups``: the person groups when they have latent moments of their own.
     """
+    bank, item, response, observed = item_bank(coded, model, n_categories, fixed, min_responses)
+    layout = response_layout(
+        coded, item, response, observed, bank.status, multi_groups, n_nodes, n_jobs
+    )
+    return bank, layout
+
+
+def item_bank(coded, model, n_categories, fixed: dict, min_responses: int, counts=None):
+    """Item universe, observed categories and item status of coded responses.
+
+    ``counts``: when each coded response stands for that many (distinct pairs with their
+    numbers, as in ``distributed``). Returns ``(bank, item, response, observed)``: the
+    ItemBank, each response's item in the universe, its (mapped) value, the observed
+    categories.
+    """
     labels, item = item_universe(coded, fixed)
     label_list = labels.tolist()
     response = fixed_item_categories(coded.response, item, label_list, fixed)
-    n_responses = np.bincount(item, minlength=len(labels))
+    if counts is None:
+        n_responses = np.bincount(item, minlength=len(labels))
+    else:
+        n_responses = np.bincount(item, counts, len(labels)).astype(np.int64)
     observed = observed_categories(item, response, len(labels))
     declared = declared_categories(n_categories, label_list, observed.max_observed)
     models = resolve_models(model, label_list, coded.item_labels, declared, fixed)
@@ -307,11 +335,10 @@ def _items_and_layout(
             f"responses: no item has at least min_responses={min_responses} responses and "
             "two observed categories"
         )
-    layout = response_layout(coded, item, response, observed, status, multi_groups, n_nodes, n_jobs)
-    return ItemBank(labels, models, declared, n_responses, status), layout
+    return ItemBank(labels, models, declared, n_responses, status), item, response, observed
 
 
-def _starting_state(
+def starting_state(
     bank: ItemBank,
     layout: ResponseLayout,
     fixed: dict,

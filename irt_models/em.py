@@ -221,14 +221,18 @@ def em_map(
     all_items: ItemsByCategories,
     nodes: np.ndarray,
     prior: ItemPrior | None,
+    estep_fn=estep,
 ) -> Callable[[np.ndarray], tuple[np.ndarray, float]]:
-    """One EM iteration as a map x -> (x', penalised log-likelihood at x)."""
+    """One EM iteration as a map x -> (x', penalised log-likelihood at x).
+
+    ``estep_fn(design, log_table, log_prior)`` is the E-step (``estep.estep``; the sum of
+    partitions' statistics in ``distributed``)."""
     multi = state.person_groups is not None
 
     def step(x):
         state.unpack(x)
         log_table = item_log_table(state.a, state.d, all_items, nodes, layout.n_rows)
-        loglik, counts, node_mass = estep(layout.design, log_table, state.log_prior(nodes))
+        loglik, counts, node_mass = estep_fn(layout.design, log_table, state.log_prior(nodes))
         objective = loglik + item_log_prior(state, prior)
         for k, (idx, rows) in state.estimated.items():
             state.a[idx], state.d[idx, : k - 1] = update_items(
@@ -253,12 +257,14 @@ def em_map(
     return step
 
 
-def run_em(state, layout, all_items, nodes, prior, tol, max_iter) -> tuple[int, bool, float]:
+def run_em(
+    state, layout, all_items, nodes, prior, tol, max_iter, estep_fn=estep
+) -> tuple[int, bool, float]:
     """EM with SQUAREM from the state's parameters, leaving the estimates in ``state``.
 
     Returns (iterations, converged, largest parameter change of the last EM step).
     """
-    step = em_map(state, layout, all_items, nodes, prior)
+    step = em_map(state, layout, all_items, nodes, prior, estep_fn)
     x, iterations, converged, delta = squarem(step, state.pack(), tol, max_iter, state.valid)
     state.unpack(x)
     return iterations, converged, delta

@@ -46,13 +46,33 @@ def final_pass(
     prior: ItemPrior | None,
 ) -> FinalPass:
     """Log-likelihood, item fit at EAPs and (optionally) the information, in one pass."""
+    parts, scores = final_terms(layout, state, all_items, nodes, se)
+    loglik = float(sum(p["ll"] for p in parts))
+    sq = np.concatenate([p["sq"] for p in parts])
+    vv = np.concatenate([p["var"] for p in parts])
+    items = np.concatenate([p["item"] for p in parts])
+    infit, outfit = mean_squares(sq, vv, items, len(state.a))
+    cov = None
+    if scores is not None:
+        kind, info = scores.information(parts, layout.design)
+        cov = information_covariances(state, kind, info, prior)
+    return FinalPass(loglik, infit, outfit, cov)
+
+
+def final_terms(layout, state, all_items, nodes, se: bool, method: str | None = None):
+    """The final pass over the blocks of the layout's design, before anything is summed.
+
+    Returns ``(parts, scores)``: per block a dict with the log-likelihood ``"ll"``, the
+    response-level fit terms ``"sq"``, ``"var"``, ``"item"`` and, with ``se``, the block's
+    information part ``"info"``; ``scores`` is the ``_PersonScores`` (None without ``se``),
+    assembling the information with ``method`` (chosen by cost when None).
+    """
     design, n_rows, row_item = layout.design, layout.n_rows, layout.row_item
     log_table = item_log_table(state.a, state.d, all_items, nodes, n_rows)
     log_prior = state.log_prior(nodes)
-    n_included = len(state.a)
     intercepts = np.where(np.isfinite(state.d), state.d, -np.inf)
     row_category = np.arange(n_rows) - np.repeat(layout.row_offset, layout.n_categories)
-    scores = _PersonScores(layout, state, all_items, nodes, log_prior) if se else None
+    scores = _PersonScores(layout, state, all_items, nodes, log_prior, method) if se else None
 
     def block(blk):
         post, logp = block_posterior(blk, log_table, log_prior)
@@ -71,53 +91,59 @@ def final_pass(
             out["info"] = scores.block(blk, post, local, cols)
         return out
 
-    parts = design.map(block)
-    loglik = float(sum(p["ll"] for p in parts))
-    sq = np.concatenate([p["sq"] for p in parts])
-    vv = np.concatenate([p["var"] for p in parts])
-    items = np.concatenate([p["item"] for p in parts])
-    infit, outfit = mean_squares(sq, vv, items, n_included)
-    cov = None
-    if scores is not None:
-        acc = scores.accumulator
-        kind, info = acc.finish(
-            [p["info"] for p in parts], [b.start for b in design.blocks], design.n_persons
-        )
-        precision = _prior_precision(acc.slot_index, acc.n_params, prior)
-        cov = item_covariances(kind, info, acc.slot_index, precision)
-    return FinalPass(loglik, infit, outfit, cov)
+    return design.map(block), scores
+
+
+def parameter_slots(state: EMState) -> tuple[np.ndarray, int]:
+    """Slot of each estimated item parameter (slope in column 0, intercepts after it; -1
+    where not estimated), shape (n_included, max_categories), and their number."""
+    n_included = len(state.a)
+    slot_index = np.full((n_included, state.d.shape[1] + 1), -1, dtype=np.int64)
+    slopes = state.slope_idx
+    slot_index[slopes, 0] = np.arange(len(slopes))
+    n_params = len(slopes)
+    for k, (idx, _) in state.estimated.items():
+        slot_index[idx, 1:k] = n_params + np.arange(len(idx) * (k - 1)).reshape(len(idx), k - 1)
+        n_params += len(idx) * (k - 1)
+    return slot_index, n_params
+
+
+def information_covariances(state: EMState, kind, info, prior: ItemPrior | None):
+    """Item parameter covariances from the assembled information plus the priors."""
+    slot_index, n_params = parameter_slots(state)
+    precision = _prior_precision(slot_index, n_params, prior)
+    return item_covariances(kind, info, slot_index, precision)
 
 
 class _PersonScores:
     """Persons' scores (Fisher's identity) for the cross-product information, by block."""
 
-    def __init__(self, layout: ResponseLayout, state: EMState, all_items, nodes, log_prior):
+    def __init__(self, layout, state: EMState, all_items, nodes, log_prior, method=None):
         design, n_rows = layout.design, layout.n_rows
-        n_included = len(state.a)
         self.max_categories = max_categories = state.d.shape[1] + 1
-        # slot of each estimated parameter: slope in column 0, intercepts after it
-        slot_index = np.full((n_included, max_categories), -1, dtype=np.int64)
-        slopes = state.slope_idx
-        slot_index[slopes, 0] = np.arange(len(slopes))
-        n_params = len(slopes)
-        for k, (idx, _) in state.estimated.items():
-            slot_index[idx, 1:k] = n_params + np.arange(len(idx) * (k - 1)).reshape(len(idx), k - 1)
-            n_params += len(idx) * (k - 1)
+        slot_index, n_params = parameter_slots(state)
         self.latent, self.latent_group = latent_scores(state, nodes, log_prior)
         n_latent = self.latent.shape[1]
-        # parameters each person touches, for the choice of how to assemble the matrix
-        per_person = np.diff(design.indptr)
-        touched_rows = np.zeros(n_rows)
-        touched_rows += (slot_index >= 0).sum(axis=1)[layout.row_item]
-        touched = np.bincount(
-            np.repeat(np.arange(design.n_persons), per_person),
-            touched_rows[design.cols],
-            minlength=design.n_persons,
-        )
-        method = choose_method(design.n_persons, n_params + n_latent, float(touched @ touched))
+        if method is None:
+            # parameters each person touches, for the choice of how to assemble the matrix
+            per_person = np.diff(design.indptr)
+            touched_rows = np.zeros(n_rows)
+            touched_rows += (slot_index >= 0).sum(axis=1)[layout.row_item]
+            touched = np.bincount(
+                np.repeat(np.arange(design.n_persons), per_person),
+                touched_rows[design.cols],
+                minlength=design.n_persons,
+            )
+            method = choose_method(design.n_persons, n_params + n_latent, float(touched @ touched))
         self.accumulator = Accumulator(method, slot_index, layout.row_item, n_params, n_latent)
         self.node_scores = node_scores(state.a, state.d, all_items, nodes, n_rows, max_categories)
         self.node_scores_flat = self.node_scores.reshape(n_rows * max_categories, len(nodes))
+
+    def information(self, parts, design):
+        """The information assembled from the blocks' parts (``Accumulator.finish``)."""
+        return self.accumulator.finish(
+            [p["info"] for p in parts], [b.start for b in design.blocks], design.n_persons
+        )
 
     def block(self, blk, post, local, cols):
         """The block's contribution to the information (``Accumulator.block``)."""

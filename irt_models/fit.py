@@ -98,10 +98,25 @@ def residual_terms(a, d, theta, y):
 
 def mean_squares(sq, var, item, n_items):
     """Infit and outfit per item from response-level terms."""
+    return mean_squares_of(fit_sums(sq, var, item, n_items))
+
+
+def fit_sums(sq, var, item, n_items) -> np.ndarray:
+    """Per item: responses, sum of squared residuals, of variances, of their ratios.
+
+    Shape (4, n_items); sums over person partitions add up (``distributed``)."""
     n = np.bincount(item, minlength=n_items).astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        infit = np.bincount(item, sq, n_items) / np.bincount(item, var, n_items)
-        outfit = np.bincount(item, sq / var, n_items) / n
+        ratio = np.bincount(item, sq / var, n_items)
+    return np.array([n, np.bincount(item, sq, n_items), np.bincount(item, var, n_items), ratio])
+
+
+def mean_squares_of(sums: np.ndarray):
+    """Infit and outfit per item from ``fit_sums``."""
+    n, sq, var, ratio = sums
+    with np.errstate(invalid="ignore", divide="ignore"):
+        infit = sq / var
+        outfit = ratio / n
     infit[n == 0] = np.nan
     outfit[n == 0] = np.nan
     return infit, outfit
