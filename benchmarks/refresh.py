@@ -101,17 +101,17 @@ def stage_selection(stage: str):
     import dagster as dg
 
     from orchestration.assets import irt
-    from orchestration.assets.irt_health import ITEM_DIF, ITEM_DRIFT
 
     return {
         "ingest": dg.AssetSelection.groups("ingest"),
         # Seeds are in group staging (orchestration.dbt_project.GROUP_BY_SCHEMA).
         "staging": dg.AssetSelection.groups("staging"),
         "intermediate": dg.AssetSelection.groups("intermediate"),
+        # Every output of a multi-asset, whatever its list of outputs is today.
         "irt_calibrate": dg.AssetSelection.assets(
-            irt.ITEM_PARAMETERS, irt.CALIBRATION_RUNS, irt.ASSIGNMENTS, ITEM_DIF, ITEM_DRIFT
-        ),
-        "irt_score": dg.AssetSelection.assets(irt.ABILITIES, irt.HISTORY, irt.PERIOD_START),
+            irt.ITEM_PARAMETERS
+        ).required_multi_asset_neighbors(),
+        "irt_score": dg.AssetSelection.assets(irt.ABILITIES).required_multi_asset_neighbors(),
         "marts": dg.AssetSelection.groups("marts"),
         # The serving asset, with its freshness check (checks follow their asset).
         "publish": dg.AssetSelection.groups("serving"),
