@@ -48,26 +48,34 @@ def driver():
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 
 
-def login(browser, url: str, username: str, password: str) -> None:
-    browser.get(f"{url}/login/")
-    browser.execute_script(
-        """
-        const token = document.querySelector('input[name="csrf_token"]').value;
-        const form = document.createElement('form');
-        form.method = 'POST'; form.action = '/login/';
-        for (const [k, v] of Object.entries({csrf_token: token, username: arguments[0],
-                                              password: arguments[1]})) {
-          const input = document.createElement('input');
-          input.type = 'hidden'; input.name = k; input.value = v; form.appendChild(input);
-        }
-        document.body.appendChild(form); form.submit();
-        """,
-        username,
-        password,
-    )
-    time.sleep(2)
-    if "/login" in browser.current_url:
-        raise RuntimeError(f"login as {username} failed")
+LOGIN_JS = """
+const token = document.querySelector('input[name="csrf_token"]').value;
+const form = document.createElement('form');
+form.method = 'POST'; form.action = '/login/';
+for (const [k, v] of Object.entries({csrf_token: token, username: arguments[0],
+                                      password: arguments[1]})) {
+  const input = document.createElement('input');
+  input.type = 'hidden'; input.name = k; input.value = v; form.appendChild(input);
+}
+document.body.appendChild(form); form.submit();
+"""
+
+
+def login(browser, url: str, username: str, password: str, attempts: int = 4) -> None:
+    """Log in by posting the login form with its csrf token.
+
+    Retried: the login page's own event-log request can answer at the same moment as the login
+    and overwrite the fresh session cookie with an anonymous one (seen under load).
+    """
+    for attempt in range(attempts):
+        browser.get(f"{url}/login/")
+        time.sleep(2 + 2 * attempt)  # let the page's own requests finish first
+        browser.execute_script(LOGIN_JS, username, password)
+        time.sleep(2)
+        browser.get(f"{url}/api/v1/me/")
+        if '"username"' in browser.page_source:
+            return
+    raise RuntimeError(f"login as {username} failed {attempts} times")
 
 
 def open_dashboard(browser, url: str, slug: str, timeout: float = 90) -> list[dict]:
