@@ -46,11 +46,40 @@ dev: manifest
 	$(BIN)/dagster dev -m orchestration.definitions
 
 lint: install
-	$(BIN)/ruff check orchestration irt_models tests benchmarks sample_data
-	$(BIN)/ruff format --check orchestration irt_models tests benchmarks sample_data
+	$(BIN)/ruff check orchestration irt_models tests benchmarks sample_data bi
+	$(BIN)/ruff format --check orchestration irt_models tests benchmarks sample_data bi
 
 sample: install
 	$(BIN)/python -m sample_data
 
 clean:
 	rm -rf data target logs
+
+# Superset with skillgap's dashboards (bi/): its own virtualenv, because Superset pins
+# SQLAlchemy < 2. `make bi` installs it, sets up the metadata under data/superset, imports
+# bi/superset/ (overwriting what an earlier run imported), makes one role per company, then serves.
+BI_VENV := .venv-bi
+BI_BIN := $(BI_VENV)/bin
+BI_STAMP := $(BI_VENV)/.installed-stamp
+BI_PORT ?= 8088
+
+.PHONY: bi bi-install bi-browser bi-deploy
+
+bi-install: $(BI_STAMP)
+
+$(BI_STAMP): bi/requirements.txt
+	@test -x $(BI_BIN)/python || $(PYTHON) -m venv $(BI_VENV)
+	$(BI_BIN)/python -m pip install --quiet --disable-pip-version-check -r bi/requirements.txt
+	@touch $(BI_STAMP)
+
+# Headless Chromium and its driver for the browser test and the screenshots (Debian packages).
+bi-browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		apt-get install -y chromium chromium-driver
+
+bi-deploy: bi-install
+	$(BI_BIN)/python -m bi.deploy --port $(BI_PORT)
+
+bi: bi-deploy
+	SUPERSET_CONFIG_PATH=$(abspath bi/superset_config.py) \
+		$(BI_BIN)/superset run -h 127.0.0.1 -p $(BI_PORT) --with-threads
