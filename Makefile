@@ -75,7 +75,8 @@ $(BI_STAMP): bi/requirements.txt
 # Headless Chromium and its driver for the browser test and the screenshots (Debian packages).
 bi-browser:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
-		apt-get install -y chromium chromium-driver
+		apt-get -o DPkg::Lock::Timeout=600 install -y chromium chromium-driver || \
+		{ apt-get update && apt-get -o DPkg::Lock::Timeout=600 install -y chromium chromium-driver; }
 
 bi-deploy: bi-install
 	$(BI_BIN)/python -m bi.deploy --port $(BI_PORT)

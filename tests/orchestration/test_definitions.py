@@ -32,6 +32,7 @@ EXPECTED_ASSET_KEYS = [
     "irt/learner_ability_history",
     "marts/company_skill_benchmarks",
     "marts/course_recommendations",
+    "marts/item_assignments",
     "marts/item_health",
     "marts/learner_skill_percentiles",
     "marts/learner_skill_scores",

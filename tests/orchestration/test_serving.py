@@ -32,6 +32,7 @@ DUCKDB_1X = "1.5.6"
 MARTS = [
     "company_skill_benchmarks",
     "course_recommendations",
+    "item_assignments",
     "item_health",
     "learner_skill_percentiles",
     "learner_skill_scores",
