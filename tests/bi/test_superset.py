@@ -31,7 +31,7 @@ BI_PYTHON = REPO_ROOT / ".venv-bi" / "bin" / "python"
 SCREENSHOTS = REPO_ROOT / "data" / "superset" / "screenshots"
 COMPANY_DASHBOARDS = ("skills-benchmark", "gaps-and-courses", "people", "learning-activity")
 ADMIN_DASHBOARDS = ("item-bank",)
-ADMIN_DATASETS = {"item_health"}
+ADMIN_DATASETS = {"item_health", "item_assignments"}
 
 
 def run(args: list[str], env: dict[str, str], timeout: int = 900) -> str:
@@ -84,7 +84,7 @@ def check(superset: dict, user: str, password: str, other: str | None = None) ->
 
 def test_bundle_imports_and_every_chart_returns_rows(superset):
     charts = check(superset, "admin", "admin")
-    assert len(charts) == 18, sorted(charts)
+    assert len(charts) == 20, sorted(charts)
     failed = {name: c for name, c in charts.items() if c["status"] != 200 or not c["rows"]}
     assert not failed, failed
     # The admin sees every company.
@@ -97,21 +97,22 @@ def test_company_user_sees_only_its_own_company(superset):
     facing = {n: c for n, c in charts.items() if c["dataset"] not in ADMIN_DATASETS}
     assert {c["status"] for c in facing.values()} == {200}, facing
     with_company = {n: c for n, c in facing.items() if "companies" in c}
-    assert len(with_company) == 13  # 18 charts: 4 of the item bank, 1 of refresh_info
+    assert len(with_company) == 13  # 20 charts: 6 of the item bank, 1 of refresh_info
     for name, chart in with_company.items():
         assert chart["companies"] in ([company], []), (name, chart)
         assert chart["rows_of_other"] == 0, (name, chart)
     assert sum(bool(c["companies"]) for c in with_company.values()) >= 10
     # The item bank is for admins only: a company role has no access to its dataset.
     admin_only = [c for c in charts.values() if c["dataset"] in ADMIN_DATASETS]
-    assert admin_only and all(c["status"] in (403, 404) for c in admin_only), admin_only
+    assert {c["dataset"] for c in admin_only} == ADMIN_DATASETS, admin_only
+    assert all(c["status"] in (403, 404) for c in admin_only), admin_only
 
 
 def test_rerunning_deploy_updates_in_place(superset):
     """`make bi` again (after a refresh or a bundle change): no error, nothing duplicated."""
     run([str(BI_PYTHON), "-m", "bi.deploy"], superset["env"])
     charts = check(superset, "admin", "admin")
-    assert len(charts) == 18 and all(c["status"] == 200 for c in charts.values())
+    assert len(charts) == 20 and all(c["status"] == 200 for c in charts.values())
 
 
 def free_port() -> int:
