@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 export PATH := $(abspath $(BIN)):$(PATH)
 export DAGSTER_HOME ?= $(abspath data/dagster_home)
 
-.PHONY: install run test dev lint manifest sample clean
+.PHONY: install run test dev lint manifest sample clean spark-deps
 
 install: $(STAMP)
 
@@ -23,11 +23,23 @@ $(STAMP): pyproject.toml
 manifest: install
 	$(BIN)/python -m orchestration.dbt_project
 
-run: install
+# SKILLGAP_ENGINE=spark make run: the same refresh on a local Spark (docs/scale-out.md).
+run: install $(if $(filter spark,$(SKILLGAP_ENGINE)),spark-deps)
 	$(BIN)/python -m orchestration.refresh $(ARGS)
 
-test: manifest
+test: manifest spark-deps
 	$(BIN)/python -m pytest
+
+# Java and the spark extra, for the Spark engine and its tests (tests/spark).
+SPARK_STAMP := $(VENV)/.spark-stamp
+spark-deps: $(SPARK_STAMP)
+
+$(SPARK_STAMP): $(STAMP)
+	@command -v java >/dev/null || { \
+	  apt-get -o DPkg::Lock::Timeout=600 install -y openjdk-17-jre-headless || \
+	  { apt-get update && apt-get -o DPkg::Lock::Timeout=600 install -y openjdk-17-jre-headless; }; }
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,spark]'
+	@touch $(SPARK_STAMP)
 
 dev: manifest
 	@mkdir -p $(DAGSTER_HOME)

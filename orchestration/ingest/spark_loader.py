@@ -78,7 +78,7 @@ def read_index(spark) -> tuple[LedgerIndex, int]:
 def read_file(spark, entity: str, path: Path, file_path: str, load_id: int):
     """The file as raw.<entity> rows (every value text), materialised; raises on a bad file."""
     from pyspark.sql import Window
-    from pyspark.sql import functions as F
+    from pyspark.sql import functions as sf
 
     spec = ENTITIES[entity]
     fmt = file_format(path)
@@ -97,18 +97,18 @@ def read_file(spark, entity: str, path: Path, file_path: str, load_id: int):
         frame = spark.read.parquet(str(path))
     mapping = match_columns(spec, frame.columns, file_path)
     order = Window.orderBy("_position")
-    frame = frame.withColumn("_position", F.monotonically_increasing_id())
+    frame = frame.withColumn("_position", sf.monotonically_increasing_id())
     selected = [
-        F.col(f"`{mapping[c]}`").cast("string").alias(c)
+        sf.col(f"`{mapping[c]}`").cast("string").alias(c)
         if c in mapping
-        else F.lit(None).cast("string").alias(c)
+        else sf.lit(None).cast("string").alias(c)
         for c in spec.columns
     ]
     return frame.select(
         *selected,
-        F.lit(load_id).cast("int").alias("_load_id"),
-        F.lit(file_path).alias("_source_file"),
-        F.row_number().over(order).cast("bigint").alias("_row_number"),
+        sf.lit(load_id).cast("int").alias("_load_id"),
+        sf.lit(file_path).alias("_source_file"),
+        sf.row_number().over(order).cast("bigint").alias("_row_number"),
     ).localCheckpoint(eager=True)
 
 

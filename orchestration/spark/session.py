@@ -42,6 +42,8 @@ def spark_conf(home: Path, master: str) -> dict[str, str]:
         "spark.sql.ansi.enabled": "false",
         "spark.sql.sources.partitionOverwriteMode": "dynamic",
         "spark.sql.legacy.timeParserPolicy": "CORRECTED",
+        # DuckDB reads INT96 too, but microseconds are the standard (the serving file).
+        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
     }
@@ -97,7 +99,13 @@ def get_spark():
     os.environ.update(spark_env())
     from pyspark.sql import SparkSession
 
-    spark = SparkSession.builder.appName("skillgap").enableHiveSupport().getOrCreate()
+    settings = load_settings()
+    builder = SparkSession.builder.appName("skillgap").enableHiveSupport()
+    if not os.environ.get("SKILLGAP_SPARK_CONF_DIR"):
+        # Also set here: a JVM started earlier in this process (tests) did not read the file.
+        for key, value in spark_conf(settings.spark_home, settings.spark_master).items():
+            builder = builder.config(key, value)
+    spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     if os.environ.get("SKILLGAP_SPARK_THRIFT", "1") != "0":
         start_thrift(spark)

@@ -1,0 +1,55 @@
+"""Table equality across engines: same columns, same keys and counts, values to a tolerance."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+# Stamped with each dbt invocation's start: differs between any two runs.
+RUN_TIME_COLUMNS = {"processed_at", "landed_processed_at", "published_at", "calibrated_at"}
+
+
+def normalise(frame: pd.DataFrame) -> pd.DataFrame:
+    """Comparable cells: numbers as float, everything else as text (None stays None)."""
+    out = {}
+    for column in frame.columns:
+        values = frame[column]
+        if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
+            out[column] = values.astype(float)
+        else:
+            out[column] = values.map(
+                lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
+            )
+    return pd.DataFrame(out)
+
+
+def differences(left: pd.DataFrame, right: pd.DataFrame, tolerance: float = 1e-6) -> list[str]:
+    """What differs between two tables; empty when they are equal up to row order."""
+    if sorted(left.columns) != sorted(right.columns):
+        return [f"columns differ: {sorted(set(left.columns) ^ set(right.columns))}"]
+    if len(left) != len(right):
+        return [f"rows: {len(left)} vs {len(right)}"]
+    columns = [c for c in sorted(left.columns) if c not in RUN_TIME_COLUMNS]
+    a, b = normalise(left[columns]), normalise(right[columns])
+    text = [c for c in columns if a[c].dtype == object]
+    numbers = [c for c in columns if c not in text]
+    # Sort by the text columns, then by numbers rounded well above the tolerance.
+    keys_a = a[text].fillna("\0").assign(**{c: a[c].round(4) for c in numbers})
+    keys_b = b[text].fillna("\0").assign(**{c: b[c].round(4) for c in numbers})
+    a = a.loc[keys_a.sort_values(columns, kind="stable").index].reset_index(drop=True)
+    b = b.loc[keys_b.sort_values(columns, kind="stable").index].reset_index(drop=True)
+    problems = []
+    for column in columns:
+        if column in text:
+            same = (a[column] == b[column]) | (a[column].isna() & b[column].isna())
+        else:
+            same = pd.Series(
+                np.isclose(a[column], b[column], atol=tolerance, rtol=0, equal_nan=True)
+            )
+        if not same.all():
+            row = int(np.flatnonzero(~same.to_numpy())[0])
+            problems.append(
+                f"{column}: {int((~same).sum())} rows differ, first {a[column][row]!r} vs "
+                f"{b[column][row]!r}"
+            )
+    return problems
