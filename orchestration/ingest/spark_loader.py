@@ -121,7 +121,10 @@ def failure_message(error: Exception, path: Path, file_path: str) -> tuple[str, 
         return unreadable_message(file_path, os_error), True
     if isinstance(error, LandingFileError):
         return str(error), False
-    first = next((line for line in str(error).splitlines() if line.strip()), type(error).__name__)
+    # A Py4J error's own text only names the JVM call; the Java exception says what is wrong.
+    java = getattr(error, "java_exception", None)
+    text = str(java.getMessage()) if java is not None else str(error)
+    first = next((line for line in text.splitlines() if line.strip()), type(error).__name__)
     return f"{file_path}: cannot be read as {file_format(path)}: {first}", False
 
 

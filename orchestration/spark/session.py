@@ -44,6 +44,9 @@ def spark_conf(home: Path, master: str) -> dict[str, str]:
         "spark.sql.legacy.timeParserPolicy": "CORRECTED",
         # DuckDB reads INT96 too, but microseconds are the standard (the serving file).
         "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+        # Statements run synchronously: dbt-spark's first poll then finds them finished and
+        # never sleeps its poll_interval (1 s per statement, minutes over dbt's ~280 nodes).
+        "spark.sql.hive.thriftServer.async": "false",
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
     }

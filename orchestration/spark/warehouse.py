@@ -32,7 +32,18 @@ def pull_tables(spark, con: duckdb.DuckDBPyConnection, names: tuple[str, ...]) -
     """Replace each ``schema.table`` of ``names`` in DuckDB with Spark's rows (via Arrow)."""
     for name in names:
         schema = name.split(".")[0]
-        pulled = spark.table(name).toArrow()  # noqa: F841 - read by DuckDB's replacement scan
+        frame = spark.table(name)
+        # Spark's timestamps are instants (Arrow with a zone); the warehouse's are UTC wall
+        # clocks (DuckDB TIMESTAMP): timestamp_ntz in the session's UTC is exactly that.
+        frame = frame.select(
+            *(
+                frame[f.name].cast("timestamp_ntz").alias(f.name)
+                if f.dataType.typeName() == "timestamp"
+                else frame[f.name]
+                for f in frame.schema.fields
+            )
+        )
+        pulled = frame.toArrow()  # noqa: F841 - read by DuckDB's replacement scan
         con.execute(f"create schema if not exists {schema}")
         con.execute(f"create or replace table {name} as select * from pulled")
 
@@ -47,13 +58,13 @@ def push_schema(spark, con: duckdb.DuckDBPyConnection, schema: str) -> list[str]
         ).fetchall()
     ]
     for table in tables:
-        # HUGEINT has no Spark type; no count comes near 2^63.
+        # HUGEINT (response signatures) has no Spark type: decimal(38, 0) holds it exactly.
         columns = con.execute(f"describe {schema}.{table}").fetchall()
         selected = ", ".join(
-            f'cast("{c[0]}" as bigint) as "{c[0]}"' if c[1] == "HUGEINT" else f'"{c[0]}"'
+            f'cast("{c[0]}" as decimal(38, 0)) as "{c[0]}"' if c[1] == "HUGEINT" else f'"{c[0]}"'
             for c in columns
         )
-        arrow = con.execute(f"select {selected} from {schema}.{table}").fetch_arrow_table()
+        arrow = con.sql(f"select {selected} from {schema}.{table}").to_arrow_table()
         frame = spark.createDataFrame(arrow)
         frame.write.mode("overwrite").format("parquet").saveAsTable(f"{schema}.{table}")
     return tables
