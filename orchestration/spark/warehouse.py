@@ -102,7 +102,16 @@ def parquet_sources(spark, schema: str) -> dict[str, str]:
     for table in tables:
         folder = table_location(spark, f"{schema}.{table}").removeprefix("file:")
         literal = (folder.rstrip("/") + "/*.parquet").replace("'", "''")
-        sources[table] = f"read_parquet('{literal}')"
+        # Spark's timestamps are instants (TIMESTAMPTZ to DuckDB); the marts' are UTC wall
+        # clocks (TIMESTAMP), as on the DuckDB engine.
+        instants = [
+            f.name
+            for f in spark.table(f"{schema}.{table}").schema.fields
+            if f.dataType.typeName() == "timestamp"
+        ]
+        replaced = ", ".join(f'timezone(\'UTC\', "{c}") as "{c}"' for c in instants)
+        reader = f"read_parquet('{literal}')"
+        sources[table] = f"(select * replace ({replaced}) from {reader})" if instants else reader
     return sources
 
 

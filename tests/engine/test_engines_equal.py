@@ -55,6 +55,18 @@ def duckdb_tables(path, schemas) -> dict:
         con.close()
 
 
+def column_types(path) -> dict:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        rows = con.execute(
+            "select table_name, column_name, data_type from information_schema.columns "
+            "where table_schema = 'marts'"
+        ).fetchall()
+        return {(table, column): kind for table, column, kind in rows}
+    finally:
+        con.close()
+
+
 @pytest.fixture(scope="module")
 def engines(tmp_path_factory, run_refresh):
     root = tmp_path_factory.mktemp("engines")
@@ -93,6 +105,7 @@ def engines(tmp_path_factory, run_refresh):
             )
         }
         yield {
+            "serving_types": tuple(column_types(env["SKILLGAP_SERVING"]) for env in (duck, spark)),
             "duckdb": duckdb_tables(duck["SKILLGAP_WAREHOUSE"], LAYERS),
             "spark": spark_tables,
             "serving": (
@@ -125,6 +138,11 @@ def test_serving_files_equal(engines):
     problems = {n: differences(duck[n], spark[n]) for n in duck if n != "main.refresh_info"}
     assert not {n: p for n, p in problems.items() if p}
     assert all(len(f) > 0 for n, f in duck.items() if n.startswith("marts."))
+
+
+def test_serving_column_types_equal(engines):
+    """BI tools see the same column types whichever engine built the marts."""
+    assert engines["serving_types"][0] == engines["serving_types"][1]
 
 
 def test_spark_attempt_chain_is_rebuilt():
