@@ -24,7 +24,7 @@ mirt (Chalmers 2012):
 
 from .calibrate import ConvergenceWarning, DegenerateGroupsWarning, calibrate
 from .data import wide_to_long
-from .dif import DIF, dif
+from .dif import ALL_OTHERS, DIF, dif
 from .drift import Drift, drift
 from .fit import ItemFit, item_fit
 from .item_information import item_information, test_information
@@ -42,6 +42,7 @@ __all__ = [
     "MODELS",
     "Calibration",
     "ConvergenceWarning",
+    "ALL_OTHERS",
     "DIF",
     "DegenerateGroupsWarning",
     "Drift",

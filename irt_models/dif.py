@@ -54,13 +54,15 @@ import numpy as np
 
 from . import mantel_haenszel as mh
 from .data import long_format
-from .dif_methods import lr_rows, mh_rows
+from .dif_methods import lr_rows, mh_rest_rows, mh_rows
 from .groups import person_groups
 
 METHODS = ("mh", "lr")
 MATCHES = ("rest", "theta")
 CORRECTIONS = ("bh", "holm", None)
 MIN_RESPONSES = 10
+# The reference label of focal-against-all-others results (``reference=None``).
+ALL_OTHERS = "all others"
 PURIFY_BELOW = 0.05
 
 
@@ -136,8 +138,9 @@ def dif(
         Long-format responses (0/1, or 0..K-1 for graded items).
     groups : array-like of shape (n_responses,)
         Group of each response's person (constant within a person).
-    reference : label
-        The reference group.
+    reference : label or None
+        The reference group; None tests each focal group against every person outside it
+        (reported as ``ALL_OTHERS``; ``method="mh"`` only), in one count of the responses.
     focal : label or sequence of labels, optional
         Focal groups; default every other group.
     method : {"mh", "lr"}
@@ -161,24 +164,31 @@ def dif(
         Two-stage purification (Holland & Thayer 1988): items with an adjusted p below
         0.05 in a first pass leave the matching criterion (rest score, or the LR test's
         group distributions and posterior weights) and every item is tested again. Not for
-        ``match="theta"`` (the thetas are the caller's).
+        ``match="theta"`` (the thetas are the caller's). With ``reference=None`` it purifies
+        the reference instead: a group with B- or C-class DIF on an item in the first pass
+        is left out of that item's reference for the other focal groups.
 
     Returns
     -------
     DIF
     """
     _check_options(method, match, correction, theta, calibration, n_strata)
-    if purify and method == "mh" and match == "theta":
+    if purify and method == "mh" and match == "theta" and reference is not None:
         raise ValueError("purify: not for match='theta' (purify the thetas instead)")
+    if reference is None and method != "mh":
+        raise ValueError("reference=None (all others): method='mh' only")
     p, i, r = long_format(persons, items, responses)
     person_labels, person = np.unique(p, return_inverse=True)
     pg = person_groups(groups, person, len(person_labels))
     labels = pg.labels.tolist()
-    if reference not in labels:
+    if reference is not None and reference not in labels:
         raise ValueError(f"reference: {reference!r} is not among the groups {labels[:10]}")
     focal_labels = _focal_labels(focal, reference, labels)
-    ref = labels.index(reference)
     t = None if theta is None or method != "mh" else person_theta(theta, person_labels)
+    if reference is None:
+        args = (match, t, n_strata, min_responses, correction, purify)
+        return _against_all_others(person, i, r, pg, focal_labels, *args)
+    ref = labels.index(reference)
     parts = []
     for f in focal_labels:
         codes = (ref, labels.index(f))
@@ -196,6 +206,49 @@ def dif(
         part["focal"] = np.full(len(part["item"]), f, dtype=object)
         parts.append(part)
     return _assemble(parts, reference, method, match, correction)
+
+
+def _against_all_others(
+    person, item, response, pg, focal_labels, match, theta, n_strata, min_responses, correction,
+    purify,
+) -> DIF:  # fmt: skip
+    labels = pg.labels.tolist()
+    codes = [labels.index(f) for f in focal_labels]
+    args = (match, theta, n_strata, min_responses)
+    parts = mh_rest_rows(person, item, response, pg.person, codes, *args)
+    if purify:
+        parts = _purified(parts, codes, len(labels), person, item, response, pg, args)
+    for part, f in zip(parts, focal_labels, strict=True):
+        part["focal"] = np.full(len(part["item"]), f, dtype=object)
+    return _assemble(parts, ALL_OTHERS, "mh", match, correction)
+
+
+def _purified(parts, codes, n_groups, person, item, response, pg, args) -> list[dict]:
+    """The second pass of ``reference=None, purify=True``: a focal group with B- or C-class
+    DIF on an item in the first pass is tested again without the groups that had C-class DIF
+    in the same direction (a second country with the same translation problem would
+    otherwise hide part of the first one's DIF). Groups with DIF in the other direction stay:
+    next to one large group with DIF, the others look favoured, and dropping them would
+    turn that artefact into a flag."""
+    n_items = len(parts[0]["item"])
+    ets = {
+        code: mh.ets_class(p["delta"], p["delta_se"], p["p"])
+        for code, p in zip(codes, parts, strict=True)
+    }
+    sign = {code: np.sign(np.nan_to_num(p["delta"])) for code, p in zip(codes, parts, strict=True)}
+    out = []
+    for k, code in enumerate(codes):
+        drop = np.zeros((n_groups, n_items), dtype=bool)
+        for other in codes:
+            if other != code:
+                drop[other] = (ets[other] == "C") & (sign[other] == sign[code])
+        drop &= np.isin(ets[code], ["B", "C"])[None]
+        if drop.any():
+            focal_only = mh_rest_rows(person, item, response, pg.person, [code], *args, drop)
+            out.append(focal_only[0])
+        else:
+            out.append(parts[k])
+    return out
 
 
 def _check_options(method, match, correction, theta, calibration, n_strata) -> None:

@@ -6,6 +6,8 @@ Each function returns a dict of per-item columns named as the fields of ``dif.DI
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from . import anchored
@@ -33,37 +35,94 @@ def mh_rows(
     exclude : sequence of item labels
         Items left out of the rest score (purification).
     """
+    in_pair = np.isin(person_group[person], codes)
+    m = _matched(person, item_labels, response, in_pair, match, theta, n_strata, exclude)
+    f = (person_group[person] == codes[1])[m.rows]
+    A, B, C, D = mh.tables(m.item, m.stratum, f.astype(np.int64), m.correct, m.n_items)
+    n_ref = np.bincount(m.item[~f], minlength=m.n_items)
+    n_foc = np.bincount(m.item[f], minlength=m.n_items)
+    return _mh_columns(m.labels, mh.mh_statistics(A, B, C, D), n_ref, n_foc, min_n)
+
+
+def mh_rest_rows(
+    person, item_labels, response, person_group, focal, match, theta, n_strata, min_n, drop=None
+):
+    """MH statistics of the dichotomous items for each focal group code in ``focal`` against
+    every other person, one dict per focal group (as ``mh_rows``). The strata are those of
+    all respondents, the same for every focal group, so one count of the responses by
+    (group, item, stratum, response) gives every table: the reference cells are the
+    stratum's totals minus the focal group's. ``drop`` (bool, n_groups x dichotomous items
+    in label order) leaves group g out of every reference for item j (a purified
+    reference: groups found to have DIF on the item do not dilute the others' tests)."""
+    everyone = np.ones(len(person), dtype=bool)
+    m = _matched(person, item_labels, response, everyone, match, theta, n_strata, ())
+    n_groups = int(person_group.max()) + 1
+    n_cells = m.n_items * m.n_strata * 2
+    cell = (m.item * m.n_strata + m.stratum) * 2 + m.correct
+    group = person_group[person[m.rows]]
+    counts = np.bincount(group * n_cells + cell, minlength=n_groups * n_cells)
+    counts = counts.reshape(n_groups, m.n_items, m.n_strata, 2).astype(float)
+    focal = np.asarray(focal, dtype=np.int64)
+    in_focal = counts[focal]
+    in_reference = counts.sum(axis=0)[None] - in_focal
+    if drop is not None:
+        dropped = (counts * drop[:, :, None, None]).sum(axis=0)[None]
+        in_reference -= dropped - in_focal * drop[focal][:, :, None, None]
+    stats = mh.mh_statistics(
+        in_reference[..., 1], in_reference[..., 0], in_focal[..., 1], in_focal[..., 0]
+    )
+    n_foc = in_focal.sum(axis=(2, 3)).astype(np.int64)
+    n_ref = in_reference.sum(axis=(2, 3)).astype(np.int64)
+    return [
+        _mh_columns(m.labels, mh.MantelHaenszel(*(s[k] for s in stats)), n_ref[k], n_foc[k], min_n)
+        for k in range(len(focal))
+    ]
+
+
+class _Matched(NamedTuple):
+    """The dichotomous items' responses of the selected rows with their matching strata."""
+
+    labels: np.ndarray  # labels of the dichotomous items
+    n_items: int
+    rows: np.ndarray  # bool mask over the responses: selected and dichotomous
+    item: np.ndarray  # position among the dichotomous items, per selected row
+    correct: np.ndarray  # 0/1 per selected row
+    stratum: np.ndarray
+    n_strata: int
+
+
+def _matched(person, item_labels, response, select, match, theta, n_strata, exclude):
     labels, item = np.unique(item_labels, return_inverse=True)
     counted = ~np.isin(labels, exclude)[item]
     top = np.zeros(len(labels), dtype=np.int64)
     np.maximum.at(top, item, response)
     binary = top <= 1
-    in_pair = np.isin(person_group[person], codes)
-    is_focal = person_group[person] == codes[1]
     if match == "rest":
-        _check_complete(person[in_pair], item[in_pair], len(labels))
-        c = in_pair & counted
-        total = np.bincount(person[c], response[c], minlength=len(person_group))
+        _check_complete(person[select], item[select], len(labels))
+        c = select & counted
+        total = np.bincount(person[c], response[c], minlength=int(person.max()) + 1)
         strata = mh.rest_score_strata(total, person, np.where(counted, response, 0))
-    rows = in_pair & binary[item]
+    rows = select & binary[item]
     code = np.cumsum(binary) - 1  # position among the binary items
-    j, y, f = code[item[rows]], response[rows] == 1, is_focal[rows]
+    j = code[item[rows]]
     n_binary = int(binary.sum())
     if match == "rest":
         s = strata[rows]
     else:
         s = mh.theta_strata(theta[person[rows]], j, n_binary, n_strata)
-    A, B, C, D = mh.tables(j, s, f.astype(np.int64), y.astype(np.int64), n_binary)
-    stats = mh.mh_statistics(A, B, C, D)
-    n_ref = np.bincount(j[~f], minlength=n_binary)
-    n_foc = np.bincount(j[f], minlength=n_binary)
+    correct = (response[rows] == 1).astype(np.int64)
+    n_s = int(s.max()) + 1 if len(s) else 1
+    return _Matched(labels[binary], n_binary, rows, j, correct, s, n_s)
+
+
+def _mh_columns(labels, stats: mh.MantelHaenszel, n_ref, n_foc, min_n) -> dict:
     few = (n_ref < min_n) | (n_foc < min_n)
     out = {
-        "item": labels[binary],
+        "item": labels,
         "n_reference": n_ref,
         "n_focal": n_foc,
         "statistic": stats.chi2,
-        "df": np.ones(n_binary, dtype=np.int64),
+        "df": np.ones(len(labels), dtype=np.int64),
         "p": stats.p,
         "odds_ratio": stats.odds_ratio,
         "delta": stats.delta,

@@ -114,6 +114,7 @@ def drift(
     min_responses: int = MIN_RESPONSES,
     quadrature: int | None = None,
     relative: bool = False,
+    baseline: bool = False,
 ) -> Drift:
     """Drift of anchored items: observed against expected score sums per time window.
 
@@ -144,6 +145,15 @@ def drift(
         in the same window: the item is compared with its peers, not with fixed thetas,
         which keeps the persons' own growth over the period out of every item's z. Use it
         when the thetas are one estimate for a period in which the persons learn.
+    baseline : bool
+        Test each window against the item's own earlier windows instead of against zero:
+        ``z`` is the standardised difference between the window's mean residual
+        ``(O - E) / n`` and that of all earlier responses to the item (NaN for the first
+        window, or with fewer than ``min_responses`` earlier responses). A misfit the item
+        has had all along (plug-in thetas shrunk towards the prior for the few-response
+        learners who take hard items, a 3PL item fitted as 2PL) then cancels, and what is
+        flagged is a change: the jump of a leak. Use it with plug-in ``theta``, whose
+        bias is constant over time but large in big samples.
 
     Returns
     -------
@@ -179,8 +189,11 @@ def drift(
     variance = total(v[keep])
     if relative:
         expected = _relative_to_window(observed, expected)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = (observed - expected) / np.sqrt(variance)
+    if baseline:
+        z = _change_from_earlier(n, observed - expected, variance, min_responses)
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = (observed - expected) / np.sqrt(variance)
     for x in (observed, expected, variance, z):
         x[n < min_responses] = np.nan
     flagged, since, first = _flags(z, starts, threshold, direction)
@@ -206,6 +219,18 @@ def _relative_to_window(observed: np.ndarray, expected: np.ndarray) -> np.ndarra
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(others_expected > 0, others_observed / others_expected, 1.0)
     return expected * ratio
+
+
+def _change_from_earlier(n, residual, variance, min_responses: int) -> np.ndarray:
+    """z of each window's mean residual against the mean residual of the item's earlier
+    windows: ``(r_w / n_w - R_<w / N_<w) / sqrt(V_w / n_w^2 + V_<w / N_<w^2)``."""
+    earlier = [np.cumsum(x, axis=1) - x for x in (n, residual, variance)]
+    n_before, r_before, v_before = earlier
+    with np.errstate(divide="ignore", invalid="ignore"):
+        diff = residual / n - r_before / n_before
+        z = diff / np.sqrt(variance / n.astype(float) ** 2 + v_before / n_before.astype(float) ** 2)
+    z[n_before < min_responses] = np.nan
+    return z
 
 
 def _days_of(window) -> float:

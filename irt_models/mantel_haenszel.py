@@ -196,8 +196,11 @@ def theta_strata(theta, item, n_items: int, n_strata: int):
     """
     strata = np.zeros(len(item), dtype=np.int64)
     q = np.linspace(0, 1, n_strata + 1)[1:-1]
+    # One sort by item, then each item's rows are a slice (a mask per item is O(items x rows)).
+    order = np.argsort(item, kind="stable")
+    bounds = np.searchsorted(item[order], np.arange(n_items + 1))
     for j in range(n_items):
-        rows = np.nonzero(item == j)[0]
+        rows = order[bounds[j] : bounds[j + 1]]
         if len(rows):
             edges = np.unique(np.quantile(theta[rows], q))
             strata[rows] = np.searchsorted(edges, theta[rows], side="right")

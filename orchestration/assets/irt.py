@@ -15,6 +15,7 @@ from orchestration.irt.calibration import (
     MAX_PLAUSIBLE_DIFFICULTY,
     MAX_PLAUSIBLE_SLOPE,
     CalibrationSummary,
+    calibrate_versions,
     run_calibration,
 )
 from orchestration.irt.item_health import run_item_health
@@ -55,6 +56,7 @@ class IrtConfig(dg.Config):
     multiple_groups: bool = IrtSettings.multiple_groups
     min_item_responses: int = IrtSettings.min_item_responses
     min_assignment_responses: int = IrtSettings.min_assignment_responses
+    sx2_max_learners: int = IrtSettings.sx2_max_learners
 
     def settings(self) -> IrtSettings:
         return IrtSettings(**self.model_dump())
@@ -176,6 +178,13 @@ def irt_calibration(context: dg.AssetExecutionContext, config: IrtConfig, wareho
         health = run_item_health(
             con, context.run.run_id, now, settings, progress_logger(context.log, "skills checked")
         )
+        if health.versions:
+            versions: dict[str, list[str]] = {}
+            for version in health.versions:
+                versions.setdefault(version.skill_id, []).extend(
+                    [version.replaces, version.version_id]
+                )
+            summary = calibrate_versions(con, summary, versions, settings, now)
     for run in summary.runs:
         context.log.info(
             f"{run.skill_id}: {run.run_type}, {run.n_items} items "

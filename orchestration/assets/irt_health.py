@@ -1,4 +1,5 @@
-"""The item-health outputs of the calibration asset: irt.item_dif, irt.item_drift, their checks.
+"""The item-health outputs of the calibration asset: irt.item_dif, irt.item_drift,
+irt.item_versions, their checks.
 
 Item health runs inside ``irt_calibration`` (after the fit, before scoring) because its flags
 change which items score: see orchestration/irt/item_health.py.
@@ -12,6 +13,7 @@ from orchestration.irt.item_health import HealthSummary
 
 ITEM_DIF = dg.AssetKey(["irt", "item_dif"])
 ITEM_DRIFT = dg.AssetKey(["irt", "item_drift"])
+ITEM_VERSIONS = dg.AssetKey(["irt", "item_versions"])
 KINDS = {"python", "duckdb"}
 
 
@@ -32,6 +34,13 @@ def health_specs(deps: list) -> list[dg.AssetSpec]:
             description="Each scoring item's observed against expected score per 7-day window "
             "under its stored parameters: where an item stopped behaving as calibrated.",
         ),
+        dg.AssetSpec(
+            ITEM_VERSIONS,
+            kinds=KINDS,
+            deps=deps,
+            description="New versions of drifting items: their responses from the drift on, "
+            "calibrated on their own (<item_id>~v<n>); kept across runs.",
+        ),
     ]
 
 
@@ -47,8 +56,8 @@ HEALTH_CHECKS = [
         "no_drifting_items",
         asset=ITEM_DRIFT,
         blocking=False,
-        description="No item drifting from its stored parameters (flagged 'drift' and left out "
-        "of scoring and anchoring unless keep_flagged_items).",
+        description="No item drifting from its stored parameters (unless keep_flagged_items, "
+        "its responses from the drift on become a new version, calibrated on them alone).",
     ),
 ]
 
@@ -61,6 +70,14 @@ def health_results(health: HealthSummary):
     yield dg.MaterializeResult(
         asset_key=ITEM_DRIFT,
         metadata={"rows": health.drift_rows, "drifting_items": len(health.drifting)},
+    )
+    yield dg.MaterializeResult(
+        asset_key=ITEM_VERSIONS,
+        metadata={
+            "opened": [
+                f"{v.skill_id}/{v.version_id} from {v.valid_from:%Y-%m-%d}" for v in health.versions
+            ]
+        },
     )
     unfair = [f"{skill}/{item} ({groups})" for skill, item, groups in health.unfair]
     yield dg.AssetCheckResult(

@@ -29,6 +29,7 @@ from orchestration.irt.assignment import (
     skills_to_assign_with,
     undecided_items,
 )
+from orchestration.irt.item_fit import SampledFit, sampled_sx2
 from orchestration.irt.item_health import without_unhealthy_anchors
 from orchestration.irt.responses import (
     SkillCensus,
@@ -44,6 +45,7 @@ from orchestration.irt.tables import (
     insert_rows,
     stored_calibration,
     stored_items,
+    stored_reliability,
     write_parameters,
 )
 from orchestration.progress import ProgressCallback, no_progress
@@ -89,11 +91,13 @@ class SkillRun:
 
 @dataclass(frozen=True)
 class SkillFit:
-    """One skill's calibration: None when nothing was fitted; responses when they were read."""
+    """One skill's calibration: None when nothing was fitted; responses when they were read;
+    S-X2 of the fitted items."""
 
     calibration: irt_models.Calibration | None
     run: SkillRun
     responses: SkillResponses | None
+    sx2: SampledFit | None = None
 
 
 @dataclass
@@ -197,6 +201,7 @@ def calibrate_skill(
     run_type, fit = _plan(stored, census, new_items, settings)
     data = skill_responses(con, skill_id) if fit or need_responses else None
     cal = _fit(fit, data, settings, stored)
+    sx2 = sampled_sx2(cal, data, settings.sx2_max_learners) if cal is not None else None
     run = SkillRun(
         skill_id=skill_id,
         run_type=run_type,
@@ -211,27 +216,7 @@ def calibrate_skill(
         latent_var=float(cal.latent_var) if cal is not None else None,
         seconds=time.perf_counter() - started,
     )
-    return SkillFit(cal, run, data)
-
-
-def _stored_or_none(value: float) -> float | None:
-    return None if np.isnan(value) else value
-
-
-def stored_reliability(con: duckdb.DuckDBPyConnection, skill_id: str) -> float | None:
-    """Marginal reliability of the skill's current scores (a skill not refitted this run);
-    None below two learners."""
-    rows = con.execute(
-        "select learner_id, theta, theta_se, n_items from irt.learner_abilities where skill_id = ?",
-        [skill_id],
-    ).fetchnumpy()
-    scores = irt_models.Scores(
-        persons=np.asarray(rows["learner_id"]),
-        theta=np.asarray(rows["theta"], dtype=float),
-        se=np.asarray(rows["theta_se"], dtype=float),
-        n_items=np.asarray(rows["n_items"], dtype=np.int64),
-    )
-    return _stored_or_none(irt_models.marginal_reliability(scores))
+    return SkillFit(cal, run, data, sx2)
 
 
 def fit_skills(
@@ -278,7 +263,7 @@ def store_fits(
     for fitted in fits:
         skill_id = fitted.run.skill_id
         if fitted.calibration is not None:
-            write_parameters(con, skill_id, fitted.calibration, run_id, now)
+            write_parameters(con, skill_id, fitted.calibration, run_id, now, fitted.sx2)
         reliability = None
         if fitted.responses is None:
             reliability = stored_reliability(con, skill_id)
@@ -302,8 +287,9 @@ def calibrate_assigned(
     run_id: str,
     now: datetime,
 ) -> dict[str, SkillRun]:
-    """Step 3: calibrate the items just assigned by data onto their skill's scale (they are
-    settled now, so their skill's census changed); returns the skills' updated runs."""
+    """Step 3: calibrate new items (just assigned by data, or new versions of drifting items:
+    ``newly`` maps skill -> items) onto their skill's scale, the stored items fixed; returns
+    the skills' updated runs."""
     anchored_only = dataclasses.replace(settings, full_recalibration=False)
     recounted = skill_census(con, settings, newly) if newly else {}
     updated = {}
@@ -311,9 +297,28 @@ def calibrate_assigned(
         added = calibrate_skill(con, skill_id, anchored_only, recounted[skill_id])
         if added.calibration is None:
             continue
-        write_parameters(con, skill_id, added.calibration, run_id, now)
+        write_parameters(con, skill_id, added.calibration, run_id, now, added.sx2)
         updated[skill_id] = runs[skill_id].followed_by(added.run)
     return updated
+
+
+def calibrate_versions(
+    con: duckdb.DuckDBPyConnection,
+    summary: CalibrationSummary,
+    versions: dict[str, list[str]],
+    settings: IrtSettings,
+    now: datetime,
+) -> CalibrationSummary:
+    """Step 4, after item health: calibrate the new versions of drifting items (skill ->
+    version ids) onto their skill's scale, as the items assigned by data are, and rewrite
+    those skills' rows of irt.calibration_runs."""
+    runs = {run.skill_id: run for run in summary.runs}
+    updated = calibrate_assigned(con, versions, runs, settings, summary.run_id, now)
+    sql = "delete from irt.calibration_runs where run_id = ? and list_contains(?, skill_id)"
+    con.execute(sql, [summary.run_id, list(updated)])
+    write_runs(con, list(updated.values()), summary.run_id, now)
+    runs.update(updated)
+    return summarise(con, [runs[run.skill_id] for run in summary.runs], summary.run_id)
 
 
 def write_runs(

@@ -8,12 +8,17 @@ scoring responses under the stored parameters (the item under test included, com
 - DIF: for each grouping of learners by their company (country, industry, company_size) and
   each group with at least ``dif_min_responses`` responses on an item, the group (focal)
   against every other learner (reference), Mantel-Haenszel on the quiz items matched on ten
-  quantile bands of theta (``irt_models.dif``). Class C with a Benjamini-Hochberg adjusted
-  p below 0.05 flags the item ``dif``.
+  quantile bands of theta (``irt_models.dif``), with a purified reference: a group with B- or
+  C-class DIF on the item in a first pass is tested again without the groups that had C-class
+  DIF in the same direction (two countries with the same problem would otherwise hide part of
+  each other's DIF). Class
+  C with a Benjamini-Hochberg adjusted p below 0.05 flags the item ``dif``.
 - Drift: every scoring item's responses per ``drift_window_days`` window, observed against
   what its stored parameters predict at the learners' thetas, scaled to the other items of
-  the window so that the learners' own growth cancels (``irt_models.drift(relative=True)``);
-  an item whose z passes ``drift_threshold`` in ``drift_direction`` (default easier: leaked
+  the window so that the learners' own growth cancels, and tested against the item's own
+  earlier windows so that a misfit it has had all along cancels too
+  (``irt_models.drift(relative=True, baseline=True)``): what is flagged is a change. An
+  item whose z passes ``drift_threshold`` in ``drift_direction`` (default easier: leaked
   answers) in a window is flagged ``drift`` from then on.
 
 A ``dif`` or ``drift`` flag takes the item out of scoring (``UNSCORED_FLAGS``) and out of the
@@ -22,6 +27,9 @@ kept), unless the run config sets ``keep_flagged_items``. Flagged items are chec
 every run (on thetas from the items that score) and the flag follows the latest evidence: an
 item that passes again scores again, and the response signatures re-score its learners. An
 item that a fit flag (too few responses, negative slope) already keeps out is not flagged.
+A drifting item then gets a new version for its responses from the drift on
+(``item_versions``): the flag passes to the version, calibrated on them alone
+(``calibration.calibrate_versions``), and the item scores its earlier responses again.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ import duckdb
 import numpy as np
 
 import irt_models
+from orchestration.irt.item_versions import ItemVersion, open_versions
 from orchestration.irt.responses import (
     ASSIGNED_RESPONSES,
     HEALTH_FLAGS,
@@ -41,7 +50,7 @@ from orchestration.irt.responses import (
     SkillResponses,
 )
 from orchestration.irt.settings import IrtSettings
-from orchestration.irt.tables import insert_rows, irt_tables, stored_calibration
+from orchestration.irt.tables import insert_columns, stored_calibration
 from orchestration.progress import ProgressCallback, no_progress
 
 # Items whose fit rules them out of scoring whatever their health; every other item with
@@ -52,7 +61,7 @@ CHECKED_ITEMS_WHERE = (
     "skill_id = $skill and slope > 0 and (flag is null or not list_contains($unfit, flag))"
 )
 GROUPINGS = {"country": "country", "industry": "industry", "company_size": "size_band"}
-REFERENCE = "all others"
+REFERENCE = irt_models.ALL_OTHERS
 FLAG_BELOW_P = 0.05
 
 
@@ -67,6 +76,8 @@ class HealthSummary:
     # (skill_id, item_id, flagged_since) of drifting items.
     drifting: list[tuple[str, str, datetime]] = field(default_factory=list)
     newly_flagged: int = 0
+    # New versions of the drifting items (their responses from the drift on).
+    versions: list[ItemVersion] = field(default_factory=list)
 
 
 def skill_health_data(con: duckdb.DuckDBPyConnection, skill_id: str) -> dict:
@@ -112,65 +123,70 @@ def skill_scores(data: dict, cal: irt_models.Calibration) -> irt_models.Scores:
 
 def skill_dif(
     data: dict, skill_id: str, binary: np.ndarray, scores: irt_models.Scores, settings: IrtSettings
-) -> list:
-    """DIF rows of one skill: each grouping, each group with enough responses."""
+) -> list[dict]:
+    """DIF columns of one skill: per grouping, every group with enough responses against all
+    other learners, in one dif() call (Benjamini-Hochberg over the grouping's items and
+    groups)."""
     learners = np.asarray(data["learner_id"]).astype(str)
     items = np.asarray(data["item_id"]).astype(str)
     keep = np.isin(items, binary)
     if not keep.any():
         return []
     responses = np.asarray(data["response"])[keep]
-    # Integer codes: dif() sorts persons and items on every call, and the skill makes one call
-    # per group; sorting strings dominated the run.
+    # Integer codes: dif() sorts persons and items; sorting strings would dominate the run.
     person_labels, persons = np.unique(learners[keep], return_inverse=True)
     item_labels, item_codes = np.unique(items[keep], return_inverse=True)
     theta = scores.theta[np.searchsorted(scores.persons, person_labels)]
-    rows = []
+    parts = []
     for grouping in GROUPINGS:
         labels = np.asarray(data[grouping])[keep].astype(str)
-        values, counts = np.unique(labels, return_counts=True)
-        for focal in values[counts >= settings.dif_min_responses]:
-            groups = np.where(labels == focal, focal, REFERENCE)
-            if (groups == REFERENCE).sum() < settings.dif_min_responses:
-                continue
-            result = irt_models.dif(
-                persons, item_codes, responses, groups,
-                reference=REFERENCE, focal=[focal], method="mh", match="theta", theta=theta,
-                min_responses=settings.dif_min_responses,
-            )  # fmt: skip
-            rows += dif_rows(result, skill_id, grouping, item_labels)
-    return rows
-
-
-def dif_rows(
-    result: irt_models.DIF, skill_id: str, grouping: str, item_labels: np.ndarray
-) -> list[dict]:
-    """The tested rows of one dif() result (items below the minimum have no statistic)."""
-    rows = []
-    for k in np.nonzero(np.isfinite(result.statistic))[0]:
-        flagged = result.ets_class[k] == "C" and result.p_adjusted[k] < FLAG_BELOW_P
-        rows.append(
-            {
-                "skill_id": skill_id,
-                "item_id": str(item_labels[int(result.item[k])]),
-                "grouping": grouping,
-                "focal_group": str(result.focal[k]),
-                "reference_group": REFERENCE,
-                "method": result.method,
-                "n_reference": int(result.n_reference[k]),
-                "n_focal": int(result.n_focal[k]),
-                "statistic": float(result.statistic[k]),
-                "p_value": float(result.p[k]),
-                "p_adjusted": float(result.p_adjusted[k]),
-                "odds_ratio": float(result.odds_ratio[k]),
-                "delta": float(result.delta[k]),
-                "delta_se": float(result.delta_se[k]),
-                "ets_class": result.ets_class[k],
-                "favoured": result.favoured[k],
-                "is_flagged": bool(flagged),
-            }
+        values, groups, counts = np.unique(labels, return_inverse=True, return_counts=True)
+        enough = (counts >= settings.dif_min_responses) & (
+            len(labels) - counts >= settings.dif_min_responses
         )
-    return rows
+        if not enough.any():
+            continue
+        result = irt_models.dif(
+            persons, item_codes, responses, groups,
+            reference=None, focal=np.nonzero(enough)[0], method="mh", match="theta", theta=theta,
+            purify=True,
+            min_responses=settings.dif_min_responses,
+        )  # fmt: skip
+        parts.append(dif_columns(result, skill_id, grouping, item_labels, values))
+    return parts
+
+
+def dif_columns(
+    result: irt_models.DIF,
+    skill_id: str,
+    grouping: str,
+    item_labels: np.ndarray,
+    group_labels: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """The tested rows of one dif() result (items and groups as integer codes into the
+    labels) as columns of irt.item_dif; items below the minimum have no statistic, no row."""
+    tested = np.isfinite(result.statistic)
+    n = int(tested.sum())
+    ets = result.ets_class[tested]
+    return {
+        "skill_id": np.full(n, skill_id, dtype=object),
+        "item_id": item_labels[result.item[tested].astype(np.int64)].astype(object),
+        "grouping": np.full(n, grouping, dtype=object),
+        "focal_group": group_labels[result.focal[tested].astype(np.int64)].astype(object),
+        "reference_group": np.full(n, REFERENCE, dtype=object),
+        "method": np.full(n, result.method, dtype=object),
+        "n_reference": result.n_reference[tested],
+        "n_focal": result.n_focal[tested],
+        "statistic": result.statistic[tested],
+        "p_value": result.p[tested],
+        "p_adjusted": result.p_adjusted[tested],
+        "odds_ratio": result.odds_ratio[tested],
+        "delta": result.delta[tested],
+        "delta_se": result.delta_se[tested],
+        "ets_class": ets,
+        "favoured": result.favoured[tested],
+        "is_flagged": (ets == "C") & (result.p_adjusted[tested] < FLAG_BELOW_P),
+    }
 
 
 def skill_drift(
@@ -179,41 +195,35 @@ def skill_drift(
     cal: irt_models.Calibration,
     scores: irt_models.Scores,
     settings: IrtSettings,
-) -> list[dict]:
-    """Drift rows of one skill: every scoring item, every window."""
+) -> dict[str, np.ndarray]:
+    """Drift columns of one skill: every scoring item, every window with responses."""
     learners = np.asarray(data["learner_id"]).astype(str)
     times = np.asarray(data["submitted_at"]).astype("datetime64[us]")
     result = irt_models.drift(
         cal, learners, np.asarray(data["item_id"]).astype(str), np.asarray(data["response"]),
         times, theta=scores,
         window=np.timedelta64(settings.drift_window_days, "D"),
-        threshold=settings.drift_threshold, direction=settings.drift_direction, relative=True,
+        threshold=settings.drift_threshold, direction=settings.drift_direction,
+        relative=True, baseline=True,
     )  # fmt: skip
-    rows = []
-    for i, item in enumerate(result.items):
-        since = result.flagged_since[i]
-        since = None if since is None else _timestamp(since)
-        for w, start in enumerate(result.window_start):
-            if result.n[i, w] == 0:
-                continue
-            rows.append(
-                {
-                    "skill_id": skill_id,
-                    "item_id": str(item),
-                    "window_start": _timestamp(start),
-                    "n_responses": int(result.n[i, w]),
-                    "observed": float(result.observed[i, w]),
-                    "expected": float(result.expected[i, w]),
-                    "z": float(result.z[i, w]),
-                    "is_flagged": bool(result.flagged[i]),
-                    "flagged_since": since,
-                }
-            )
-    return rows
-
-
-def _timestamp(value) -> datetime:
-    return np.datetime64(value, "us").astype(datetime)
+    item, window = np.nonzero(result.n > 0)
+    since = np.array(
+        [
+            np.datetime64("NaT") if t is None else np.datetime64(t, "us")
+            for t in result.flagged_since
+        ]
+    ).astype("datetime64[us]")
+    return {
+        "skill_id": np.full(len(item), skill_id, dtype=object),
+        "item_id": np.asarray(result.items)[item].astype(str).astype(object),
+        "window_start": np.asarray(result.window_start).astype("datetime64[us]")[window],
+        "n_responses": result.n[item, window],
+        "observed": result.observed[item, window],
+        "expected": result.expected[item, window],
+        "z": result.z[item, window],
+        "is_flagged": np.asarray(result.flagged, dtype=bool)[item],
+        "flagged_since": since[item],
+    }
 
 
 def without_unhealthy_anchors(
@@ -258,23 +268,29 @@ def run_item_health(
             scores = skill_scores(data, scoring)
             binary = cal.items[cal.n_categories == 2]
             dif += skill_dif(data, skill_id, binary, scores, settings)
-            drift += skill_drift(data, skill_id, cal, scores, settings)
+            drift.append(skill_drift(data, skill_id, cal, scores, settings))
         progress(done, len(skills))
     stamp = {"run_id": run_id, "computed_at": now}
-    replace_rows(con, "item_dif", [{**row, **stamp} for row in dif])
-    replace_rows(con, "item_drift", [{**row, **stamp} for row in drift])
+    replace_rows(con, "item_dif", dif, stamp)
+    replace_rows(con, "item_drift", drift, stamp)
     summary = summarise_health(con)
     if not settings.keep_flagged_items:
         summary.newly_flagged = flag_items(con)
+        summary.versions = open_versions(con, run_id, now)
     return summary
 
 
-def replace_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict]) -> None:
-    """Replace every row of ``irt.<table>``; columns by name, from the table's declaration."""
+def replace_rows(
+    con: duckdb.DuckDBPyConnection, table: str, parts: list[dict[str, np.ndarray]], stamp: dict
+) -> None:
+    """Replace every row of ``irt.<table>`` with the column arrays of ``parts``, each row
+    stamped with the constant columns of ``stamp``."""
     con.execute(f"delete from irt.{table}")
-    if rows:
-        columns = [column.name for column in irt_tables()[table].columns]
-        insert_rows(con, table, columns, ([row[c] for c in columns] for row in rows))
+    columns = {k: np.concatenate([part[k] for part in parts]) for k in parts[0]} if parts else {}
+    n = len(next(iter(columns.values()))) if columns else 0
+    if n:
+        stamped = {k: np.full(n, v, dtype=object) for k, v in stamp.items()}
+        insert_columns(con, table, {**columns, **stamped})
 
 
 def summarise_health(con: duckdb.DuckDBPyConnection) -> HealthSummary:

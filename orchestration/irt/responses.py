@@ -25,17 +25,26 @@ if TYPE_CHECKING:
 RESPONSES = "intermediate.int_irt_responses"
 
 # Responses on items whose skill is settled: given, the course's only skill, or assigned by data.
+# item_id is the item's version valid when the response was submitted (irt.item_versions: the
+# responses of a drifting item from its drift on are a new item); the ranges of one item's
+# versions do not overlap, so the join is an equi-join with a range filter, not an ASOF join
+# (which sorts every response: 10 times slower at M).
 ASSIGNED_RESPONSES = f"""
     select
         responses.skill_id,
         responses.learner_id,
-        responses.item_id,
+        coalesce(versions.version_id, responses.item_id) as item_id,
         responses.company_id,
         responses.response,
         responses.n_categories,
         responses.submitted_at,
         responses.entry_level
     from {RESPONSES} as responses
+    left join irt.item_versions as versions
+        on versions.skill_id = responses.skill_id
+        and versions.item_id = responses.item_id
+        and responses.submitted_at >= versions.valid_from
+        and (versions.valid_to is null or responses.submitted_at < versions.valid_to)
     left join irt.item_skill_assignments as assignments
         on assignments.item_id = responses.item_id
     where not responses.is_candidate

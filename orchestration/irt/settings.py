@@ -24,6 +24,9 @@ class IrtSettings:
     multiple_groups: bool = True
     # Skills calibrated at once; numpy releases the GIL in the heavy parts.
     workers: int = 2
+    # S-X2 item fit of each fresh calibration, on at most this many of the skill's learners
+    # (orchestration/irt/item_fit.py); 0: all of them.
+    sx2_max_learners: int = 3000
     # Item health (orchestration/irt/item_health.py): responses an item needs in a group, and
     # in all other groups, to be tested for DIF; drift windows and the |z| that flags.
     dif_min_responses: int = 200

@@ -20,6 +20,7 @@ import numpy as np
 import yaml
 
 import irt_models
+from orchestration.irt.item_fit import SampledFit
 from orchestration.irt.responses import SCORING_ITEMS_WHERE, UNSCORED_FLAGS
 from orchestration.settings import REPO_ROOT
 
@@ -120,6 +121,25 @@ def insert_rows(
         )
 
 
+def insert_columns(
+    con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, np.ndarray]
+) -> None:
+    """Insert equal-length column arrays into ``irt.<table>`` by column name, in one scan of
+    the registered arrays (thousands of rows a second faster than VALUES lists). Every column
+    of the table's declaration must be given."""
+    declared = [column.name for column in irt_tables()[table].columns]
+    missing = sorted(set(declared) - set(columns))
+    if missing:
+        raise ValueError(f"irt.{table}: no values for the columns {missing}")
+    view = f"_insert_{table}"
+    con.register(view, {name: columns[name] for name in declared})
+    try:
+        names = ", ".join(declared)
+        con.execute(f"insert into {SCHEMA}.{table} ({names}) select {names} from {view}")
+    finally:
+        con.unregister(view)
+
+
 # -- item parameters ------------------------------------------------------------------------
 
 
@@ -178,6 +198,7 @@ def parameter_rows(
     run_id: str,
     now: datetime,
     previous: dict[str, dict],
+    sx2: SampledFit | None = None,
 ) -> list[dict]:
     """Rows of irt.item_parameters, as column -> value.
 
@@ -216,6 +237,7 @@ def parameter_rows(
                 "n_categories": k,
                 "infit": _finite(cal.infit[i]),
                 "outfit": _finite(cal.outfit[i]),
+                **(sx2.of(item) if sx2 is not None else NO_SX2),
                 "anchored": fixed,
                 "run_id": run_id,
                 **established,
@@ -224,6 +246,7 @@ def parameter_rows(
     return rows
 
 
+NO_SX2 = {"sx2": None, "sx2_df": None, "sx2_p": None, "sx2_learners": None}
 ESTABLISHED = ("categories", "slope_se", "difficulty_se", "flag", "calibrated_at")
 
 
@@ -233,8 +256,9 @@ def write_parameters(
     cal: irt_models.Calibration,
     run_id: str,
     now: datetime,
+    sx2: SampledFit | None = None,
 ) -> None:
-    """Replace the skill's rows of irt.item_parameters with ``cal``."""
+    """Replace the skill's rows of irt.item_parameters with ``cal`` (and its S-X2)."""
     previous = {
         item: dict(zip(ESTABLISHED, rest, strict=True))
         for item, *rest in con.execute(
@@ -242,8 +266,28 @@ def write_parameters(
             [skill_id],
         ).fetchall()
     }
-    rows = parameter_rows(skill_id, cal, run_id, now, previous)
+    rows = parameter_rows(skill_id, cal, run_id, now, previous, sx2)
     con.execute("delete from irt.item_parameters where skill_id = ?", [skill_id])
     if rows:
         columns = list(rows[0])
         insert_rows(con, "item_parameters", columns, ([row[c] for c in columns] for row in rows))
+
+
+def _stored_or_none(value: float) -> float | None:
+    return None if np.isnan(value) else value
+
+
+def stored_reliability(con: duckdb.DuckDBPyConnection, skill_id: str) -> float | None:
+    """Marginal reliability of the skill's current scores (a skill not refitted this run);
+    None below two learners."""
+    rows = con.execute(
+        "select learner_id, theta, theta_se, n_items from irt.learner_abilities where skill_id = ?",
+        [skill_id],
+    ).fetchnumpy()
+    scores = irt_models.Scores(
+        persons=np.asarray(rows["learner_id"]),
+        theta=np.asarray(rows["theta"], dtype=float),
+        se=np.asarray(rows["theta_se"], dtype=float),
+        n_items=np.asarray(rows["n_items"], dtype=np.int64),
+    )
+    return _stored_or_none(irt_models.marginal_reliability(scores))

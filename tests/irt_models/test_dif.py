@@ -209,3 +209,51 @@ def test_several_focal_groups_and_errors():
         irt.dif(*args, reference=0, match="theta", theta=np.zeros(400), purify=True)
     with pytest.raises(ValueError, match="reference"):
         irt.dif(*args, reference=7)
+
+
+@pytest.mark.parametrize("match", ["rest", "theta"])
+def test_against_all_others_equals_one_pair_per_focal_group(match):
+    """reference=None: each focal group against everybody else in one count, equal to a
+    separate call per focal group with the others relabelled as the reference."""
+    persons, items, responses, groups, cal = two_groups(5, n=300)
+    groups = np.where(persons % 3 == 0, 2, groups)  # three groups, each focal in turn
+    theta = irt.score(cal, persons, items, responses) if match == "theta" else None
+    opts = {"match": match, "theta": theta, "correction": None, "min_responses": 20}
+    together = irt.dif(persons, items, responses, groups, reference=None, **opts)
+    assert set(together.reference) == {irt.ALL_OTHERS}
+    for focal in (0, 1, 2):
+        relabelled = np.where(groups == focal, focal, -1)
+        alone = irt.dif(persons, items, responses, relabelled, reference=-1, **opts)
+        rows = together.focal == focal
+        assert np.array_equal(together.item[rows], alone.item)
+        for field in ("n_reference", "n_focal", "statistic", "p", "delta", "delta_se"):
+            np.testing.assert_allclose(
+                getattr(together, field)[rows], getattr(alone, field), rtol=1e-12, err_msg=field
+            )
+        assert list(together.ets_class[rows]) == list(alone.ets_class)
+    bh = irt.dif(persons, items, responses, groups, reference=None, **{**opts, "correction": "bh"})
+    np.testing.assert_allclose(bh.p_adjusted, adjust_p(together.p), rtol=1e-12)
+    with pytest.raises(ValueError, match="all others"):
+        irt.dif(persons, items, responses, groups, reference=None, method="lr", calibration=cal)
+
+
+def test_purified_reference_undoes_the_dilution_by_a_second_dif_group():
+    """Two focal groups with the same DIF: against all others, each one's reference holds
+    the other, and its delta shrinks towards 0; purify=True leaves a group with C-class DIF
+    in the same direction out of the other's reference, and the delta comes back towards the
+    clean group alone (closer by a quarter at least)."""
+    persons, items, responses, groups, cal = two_groups(8, n=1500)
+    groups = np.where((groups == 1) & (persons % 2 == 0), 2, groups)
+    theta = irt.score(cal, persons, items, responses)
+    opts = {"reference": None, "match": "theta", "theta": theta, "focal": [1, 2]}
+    plain = irt.dif(persons, items, responses, groups, **opts)
+    purified = irt.dif(persons, items, responses, groups, purify=True, **opts)
+    alone = irt.dif(persons, items, responses, groups, reference=0, match="theta", theta=theta)
+    for focal in (1, 2):
+        dif_rows = [(r.focal == focal) & np.isin(r.item, DIF_ITEMS) for r in (plain, purified)]
+        clean_alone = alone.delta[(alone.focal == focal) & np.isin(alone.item, DIF_ITEMS)]
+        gap_plain = np.mean(np.abs(plain.delta[dif_rows[0]] - clean_alone))
+        gap_purified = np.mean(np.abs(purified.delta[dif_rows[1]] - clean_alone))
+        assert gap_purified < 0.75 * gap_plain, (gap_purified, gap_plain)
+        clean = (purified.focal == focal) & ~np.isin(purified.item, DIF_ITEMS)
+        assert np.mean(purified.p_adjusted[clean] < 0.05) <= 0.1

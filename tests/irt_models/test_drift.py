@@ -87,3 +87,26 @@ def test_drift_errors():
         irt.drift(cal, persons, items, responses, times[:-1])
     with pytest.raises(ValueError, match="window"):
         irt.drift(cal, persons, items, responses, times, window=0)
+
+
+def test_baseline_flags_a_change_not_a_misfit_held_all_along():
+    """An item easier than its anchored parameters from the first day (a misfit, not a
+    drift) is flagged against zero but not against its own earlier windows; the item that
+    changes on day 20 is flagged from day 21 either way."""
+    misfit = 12
+    for seed in (1, 2):
+        cal, persons, items, responses, times, theta = timeline(seed)
+        wrong = irt.Calibration.from_parameters(
+            cal.items,
+            "2pl",
+            cal.slope,
+            np.where(cal.items == misfit, cal.difficulty + 0.8, cal.difficulty),
+        )
+        opts = {"theta": theta, "window": 7, "threshold": 3.0, "start": 0}
+        plain = irt.drift(wrong, persons, items, responses, times, **opts)
+        change = irt.drift(wrong, persons, items, responses, times, baseline=True, **opts)
+        assert plain.flagged[misfit] and plain.flagged_since[misfit] <= 7.0
+        assert not change.flagged[misfit]
+        assert change.flagged[DRIFTING] and change.flagged_since[DRIFTING] == 21.0
+        assert np.all(np.isnan(change.z[:, 0]))  # no earlier windows to compare with
+        assert change.flagged.sum() <= 2

@@ -26,6 +26,7 @@ EXPECTED_ASSET_KEYS = [
     "irt/item_drift",
     "irt/item_parameters",
     "irt/item_skill_assignments",
+    "irt/item_versions",
     "irt/learner_abilities",
     "irt/learner_abilities_period_start",
     "irt/learner_ability_history",

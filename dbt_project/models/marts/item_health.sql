@@ -2,8 +2,9 @@
     irt.item_parameters with its parameters, whether they score learners, its worst DIF over
     the groupings of learners by company, its drift, and one status. Item-level only: no
     learner, no company. health_status takes the first rule that applies:
-    unfair (flag dif), drifting (flag drift), not_scored (not is_scoring), review (any other
-    flag, B- or C-class DIF, or a flagged drift window), ok. -#}
+    unfair (flag dif), drifting (flag drift), superseded (its later responses belong to a newer
+    version, irt.item_versions), not_scored (not is_scoring), review (any other flag, B- or
+    C-class DIF, or a flagged drift window), ok. -#}
 {%- set unscored_flags = ['too_few_responses', 'single_category', 'negative_discrimination', 'dif', 'drift'] -%}
 
 with
@@ -15,6 +16,8 @@ item_skill_assignments as (select * from {{ source('irt', 'item_skill_assignment
 item_dif as (select * from {{ source('irt', 'item_dif') }}),
 
 item_drift as (select * from {{ source('irt', 'item_drift') }}),
+
+item_versions as (select * from {{ source('irt', 'item_versions') }}),
 
 items as (select * from {{ ref('stg_items') }}),
 
@@ -33,6 +36,13 @@ parameters as (
             when isnan(cast(difficulty as double)) then null else cast(difficulty as double)
         end as difficulty,
         cast(n_responses as bigint) as n_responses,
+        case when isnan(cast(infit as double)) then null else cast(infit as double) end as infit,
+        case
+            when isnan(cast(outfit as double)) then null else cast(outfit as double)
+        end as outfit,
+        cast(sx2 as double) as sx2,
+        cast(sx2_df as integer) as sx2_df,
+        cast(sx2_p as double) as sx2_p,
         flag,
         anchored,
         run_id,
@@ -96,6 +106,18 @@ drift_summary as (
         item_id
 ),
 
+-- The landed items whose later responses became a version: from when.
+first_versions as (
+    select
+        skill_id,
+        item_id,
+        min(valid_from) as first_version_from
+    from item_versions
+    group by
+        skill_id,
+        item_id
+),
+
 assessed as (
     select
         parameters.*,
@@ -130,6 +152,10 @@ final as (
         assessed.skill_id,
         skills.skill_name,
         assessed.item_id,
+        coalesce(versions.item_id, assessed.item_id) as landed_item_id,
+        cast(coalesce(versions.version, 1) as integer) as version,
+        cast(coalesce(versions.valid_to, superseded.first_version_from) as timestamp)
+            as superseded_at,
         cast(coalesce(items.course_id, item_skill_assignments.course_id) as {{ text_type() }}) as course_id,
         cast(courses.title as {{ text_type() }}) as course_title,
         cast(items.item_type as {{ text_type() }}) as item_type,
@@ -137,11 +163,18 @@ final as (
         assessed.difficulty,
         assessed.slope,
         assessed.n_responses,
+        assessed.infit,
+        assessed.outfit,
+        assessed.sx2,
+        assessed.sx2_df,
+        assessed.sx2_p,
         assessed.flag,
         assessed.is_scoring,
         case
             when assessed.flag = 'dif' then 'unfair'
             when assessed.flag = 'drift' then 'drifting'
+            when coalesce(versions.valid_to, superseded.first_version_from) is not null
+                then 'superseded'
             when not assessed.is_scoring then 'not_scored'
             when assessed.flag is not null
                 or assessed.dif_worst_class in ('B', 'C')
@@ -160,10 +193,17 @@ final as (
         assessed.run_id,
         assessed.calibrated_at
     from assessed
+    -- A version (ITM001~v2) is listed under its landed item's course.
+    left join item_versions as versions
+        on assessed.skill_id = versions.skill_id
+        and assessed.item_id = versions.version_id
+    left join first_versions as superseded
+        on assessed.skill_id = superseded.skill_id
+        and assessed.item_id = superseded.item_id
     left join items
-        on assessed.item_id = items.item_id
+        on coalesce(versions.item_id, assessed.item_id) = items.item_id
     left join item_skill_assignments
-        on assessed.item_id = item_skill_assignments.item_id
+        on coalesce(versions.item_id, assessed.item_id) = item_skill_assignments.item_id
     left join courses
         on coalesce(items.course_id, item_skill_assignments.course_id) = courses.course_id
     left join skills

@@ -124,3 +124,30 @@ def test_irt_sees_through_the_selection_that_biases_raw_percent_correct(
     # entry level (multiple-group MML) removes that bias.
     assert raw_r < 0.3
     assert irt_r > 0.8
+
+
+def test_sx2_is_stored_with_each_fresh_calibration_and_kept_otherwise(two_runs):
+    """S-X2 of every fitted item with the calibration that produced it; beta, not refitted in
+    run 2, keeps its run-1 values; a sample below the skill's learners uses that many."""
+    from orchestration.irt.item_fit import sampled_sx2
+    from orchestration.irt.responses import skill_responses
+    from orchestration.irt.tables import stored_calibration
+
+    con = two_runs["con"]
+    rows = con.execute(
+        "select skill_id, run_id, count(*), count(sx2), min(sx2_df), min(sx2_p), "
+        "max(sx2_p), min(sx2_learners), max(sx2_learners) "
+        "from irt.item_parameters where slope > 0 group by all order by all"
+    ).fetchall()
+    assert [(skill, run) for skill, run, *_ in rows] == [("alpha", "run2"), ("beta", "run1")]
+    for _, _, n, n_sx2, min_df, min_p, max_p, min_learners, max_learners in rows:
+        assert n_sx2 == n and min_df >= 1 and 0 <= min_p < max_p <= 1
+        assert min_learners == max_learners > 0
+    cal = stored_calibration(con, "beta")
+    data = skill_responses(con, "beta")
+    learners = len(np.unique(data.learners))
+    again = sampled_sx2(cal, data, max_learners=learners - 7)
+    assert again.n_learners == learners - 7
+    full = sampled_sx2(cal, data, max_learners=0)
+    assert full.n_learners == learners and np.all(np.isfinite(full.sx2))
+    assert not np.allclose(again.sx2, full.sx2)  # a different sample, different statistics

@@ -1,5 +1,7 @@
 """Item health in the warehouse: an item unfair to one country, and an item whose answers leak,
-are found, written to irt.item_dif / irt.item_drift, flagged, and leave scoring and anchoring."""
+are found and written to irt.item_dif / irt.item_drift; the unfair item is flagged and leaves
+scoring and anchoring; the leaked item's responses from its drift on become a new version,
+calibrated on them alone, and the item scores its earlier responses again."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import duckdb
 import numpy as np
 import pytest
 
-from orchestration.irt.calibration import run_calibration
+from orchestration.irt.calibration import calibrate_versions, run_calibration
 from orchestration.irt.item_health import run_item_health, without_unhealthy_anchors
 from orchestration.irt.responses import skill_responses
 from orchestration.irt.scoring import run_scoring
@@ -19,6 +21,7 @@ from orchestration.irt.tables import stored_calibration
 START = datetime(2026, 6, 1)
 COUNTRIES = ("DE", "FR", "IT")
 UNFAIR, LEAKED = "item_00", "item_01"
+VERSION = "item_01~v2"
 LEAK_DAY, DAYS = 21, 42
 
 
@@ -60,8 +63,11 @@ def health(tmp_path_factory, write_intermediate_module):
     )
     settings = IrtSettings(multiple_groups=False)
     now = START + timedelta(days=DAYS)
-    run_calibration(con, "run1", now, settings)
+    calibrated = run_calibration(con, "run1", now, settings)
     summary = run_item_health(con, "run1", now, settings)
+    # As the irt_calibration asset does: the new versions are calibrated in the same run.
+    versions = {"alpha": [v.version_id for v in summary.versions]}
+    calibrate_versions(con, calibrated, versions, settings, now)
     yield con, summary, settings
     con.close()
 
@@ -97,22 +103,54 @@ def test_the_leaked_item_drifts_from_its_leak_week_and_clean_items_do_not(health
         <= START + timedelta(days=LEAK_DAY + 7)
     )
     assert len(drifting) <= 2  # the leak, and at most one false alarm among 29 clean items
-    assert flags(con)[LEAKED] == "drift"
+    assert [
+        (v.item_id, v.version_id, v.valid_from) for v in summary.versions if v.item_id == LEAKED
+    ] == [(LEAKED, VERSION, drifting[LEAKED])]
+
+
+def test_the_leaked_items_later_responses_are_a_new_version_calibrated_on_them(health):
+    con, summary, _ = health
+    since = con.execute(
+        "select valid_from from irt.item_versions where version_id = ?", [VERSION]
+    ).fetchone()[0]
+    before, after = con.execute(
+        "select count(*) filter (where submitted_at < $since), "
+        "count(*) filter (where submitted_at >= $since) "
+        "from intermediate.int_irt_responses where item_id = $item",
+        {"since": since, "item": LEAKED},
+    ).fetchone()
+    data = skill_responses(con, "alpha")
+    assert (data.items == LEAKED).sum() == before and (data.items == VERSION).sum() == after
+    rows = {
+        item: rest
+        for item, *rest in con.execute(
+            "select item_id, difficulty, n_responses, flag is null from irt.item_parameters "
+            "where item_id in (?, ?)",
+            [LEAKED, VERSION],
+        ).fetchall()
+    }
+    assert rows[VERSION][1] == after and rows[VERSION][2] and rows[LEAKED][2]
+    # The version is about 1.5 logits easier (the leak); the item, calibrated again on its
+    # responses before the drift, has them all.
+    assert -2.1 < rows[VERSION][0] - rows[LEAKED][0] < -0.9
+    assert rows[LEAKED][1] == before
+    scoring = stored_calibration(con, "alpha", scoring_only=True)
+    assert {LEAKED, VERSION} <= set(scoring.items)
 
 
 def test_flagged_items_leave_scoring_and_the_anchored_calibration(health):
     con, _, settings = health
     scoring = stored_calibration(con, "alpha", scoring_only=True)
-    assert UNFAIR not in scoring.items and LEAKED not in scoring.items
+    assert UNFAIR not in scoring.items
     data = skill_responses(con, "alpha")
     kept = without_unhealthy_anchors(data, stored_calibration(con, "alpha"), settings)
-    assert set(np.unique(data.items)) - set(np.unique(kept.items)) >= {UNFAIR, LEAKED}
+    assert set(np.unique(data.items)) - set(np.unique(kept.items)) == {UNFAIR}
     assert len(kept.groups) == kept.n  # design groups follow the responses
     run_scoring(con, "run1", START + timedelta(days=DAYS), settings)
     items_per_learner = con.execute(
         "select max(n_items) from irt.learner_abilities where skill_id = 'alpha'"
     ).fetchone()[0]
-    assert items_per_learner <= 15
+    assert items_per_learner <= 15  # 15 items each; the leaked item counts once (one version)
 
 
 def test_keep_flagged_items_records_the_checks_without_flagging(
@@ -137,11 +175,12 @@ def test_keep_flagged_items_records_the_checks_without_flagging(
 
 def test_a_second_run_checks_the_flagged_items_again_and_keeps_their_flags(health):
     """Flagged items no longer score, but they are still checked: the evidence and the flags
-    stay while the items still fail (a flag follows the latest evidence)."""
+    stay while the items still fail (a flag follows the latest evidence). The leaked item,
+    now only its responses before the leak, and its new version drift no more."""
     con, first, settings = health
     now = START + timedelta(days=DAYS)
     second = run_item_health(con, "run2", now, settings)
     assert [(s, i) for s, i, _ in second.unfair] == [(s, i) for s, i, _ in first.unfair]
-    assert {i for _, i, _ in second.drifting} >= {LEAKED}
-    assert second.newly_flagged == 0
-    assert flags(con)[UNFAIR] == "dif" and flags(con)[LEAKED] == "drift"
+    assert not {i for _, i, _ in second.drifting} & {LEAKED, VERSION}
+    assert second.newly_flagged == 0 and second.versions == []
+    assert flags(con)[UNFAIR] == "dif" and LEAKED not in flags(con)
