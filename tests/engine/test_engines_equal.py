@@ -149,12 +149,11 @@ def test_spark_attempt_chain_is_rebuilt():
     """On Spark the incremental models are tables, without the DuckDB delete post-hook."""
     import json
 
-    from orchestration.dbt_project import PROFILES_DIR, run_dbt
+    from orchestration.dbt_project import parse_manifest
 
     target = REPO_ROOT / "target" / "engine-test"
     env = {**os.environ, "SKILLGAP_ENGINE": "spark", "DBT_TARGET_PATH": str(target)}
-    run_dbt("parse", "--quiet", "--profiles-dir", str(PROFILES_DIR), env=env)
-    nodes = json.loads((target / "manifest.json").read_text())["nodes"].values()
+    nodes = json.loads(parse_manifest(env).read_text())["nodes"].values()
     chain = {n["name"]: n for n in nodes if n["name"] in INCREMENTAL_ON_DUCKDB}
     assert sorted(chain) == sorted(INCREMENTAL_ON_DUCKDB)
     assert {n["config"]["materialized"] for n in chain.values()} == {"table"}
