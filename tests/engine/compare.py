@@ -27,18 +27,20 @@ def rounding_ties(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return on_grid & (np.abs(a - b) < DISPLAY_STEP * 1.000001)
 
 
-def normalise(frame: pd.DataFrame) -> pd.DataFrame:
-    """Comparable cells: numbers as float, everything else as text (None stays None)."""
-    out = {}
-    for column in frame.columns:
-        values = frame[column]
-        if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
-            out[column] = values.astype(float)
-        else:
-            out[column] = values.map(
-                lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
-            )
-    return pd.DataFrame(out)
+def is_number(values: pd.Series) -> bool:
+    return pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values)
+
+
+def as_text(values: pd.Series) -> pd.Series:
+    """Cells as text, None for a missing value (NULL, NaN, NaT) whatever the column's type."""
+    return values.astype(object).map(lambda v: None if pd.isna(v) else str(v))
+
+
+def normalise(frame: pd.DataFrame, numbers: set[str]) -> pd.DataFrame:
+    """Comparable cells: ``numbers`` as float, every other column as text."""
+    return pd.DataFrame(
+        {c: frame[c].astype(float) if c in numbers else as_text(frame[c]) for c in frame.columns}
+    )
 
 
 def differences(left: pd.DataFrame, right: pd.DataFrame, tolerance: float = 1e-6) -> list[str]:
@@ -48,9 +50,12 @@ def differences(left: pd.DataFrame, right: pd.DataFrame, tolerance: float = 1e-6
     if len(left) != len(right):
         return [f"rows: {len(left)} vs {len(right)}"]
     columns = [c for c in sorted(left.columns) if c not in RUN_TIME_COLUMNS]
-    a, b = normalise(left[columns]), normalise(right[columns])
-    text = [c for c in columns if a[c].dtype == object]
-    numbers = [c for c in columns if c not in text]
+    # A column is compared as numbers when both engines give numbers (an all-NULL column
+    # may come back as floats on one side and objects on the other: then as text).
+    numeric = {c for c in columns if is_number(left[c]) and is_number(right[c])}
+    a, b = normalise(left[columns], numeric), normalise(right[columns], numeric)
+    text = [c for c in columns if c not in numeric]
+    numbers = [c for c in columns if c in numeric]
     # Sort by the text columns, then by numbers rounded well above the tolerance.
     keys_a = a[text].fillna("\0").assign(**{c: a[c].round(4) for c in numbers})
     keys_b = b[text].fillna("\0").assign(**{c: b[c].round(4) for c in numbers})
