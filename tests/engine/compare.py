@@ -31,9 +31,21 @@ def is_number(values: pd.Series) -> bool:
     return pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values)
 
 
+def cell_text(value) -> str | None:
+    """A cell as text; None when missing (NULL, NaN, NaT). Lists (item thresholds) element by
+    element, numbers to 1e-6."""
+    if isinstance(value, list | tuple | np.ndarray):
+        items = [cell_text(v) for v in value]
+        return "[" + ", ".join("NULL" if v is None else v for v in items) + "]"
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    if isinstance(value, float | np.floating):
+        return f"{value:.6f}"
+    return str(value)
+
+
 def as_text(values: pd.Series) -> pd.Series:
-    """Cells as text, None for a missing value (NULL, NaN, NaT) whatever the column's type."""
-    return values.astype(object).map(lambda v: None if pd.isna(v) else str(v))
+    return values.astype(object).map(cell_text)
 
 
 def normalise(frame: pd.DataFrame, numbers: set[str]) -> pd.DataFrame:
