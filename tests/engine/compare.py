@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import numpy as np
 import pandas as pd
 
@@ -13,6 +15,7 @@ RUN_TIME_COLUMNS = {
     "calibrated_at",
     "scored_at",
     "run_id",
+    "seconds",  # calibration_runs: how long each skill's fit took
 }
 # Figures shown rounded to 4 decimals: at an exact decimal tie (71/160 = 0.44375) Spark rounds
 # the decimal half up (0.4438), DuckDB the nearest double below it (0.4437). Such a pair, both
@@ -39,6 +42,9 @@ def cell_text(value) -> str | None:
         return "[" + ", ".join("NULL" if v is None else v for v in items) + "]"
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return None
+    if isinstance(value, Decimal):
+        # Spark's decimal(38, 0) of a DuckDB HUGEINT, which pandas reads as a float.
+        value = float(value)
     if isinstance(value, float | np.floating):
         return f"{value:.6f}"
     return str(value)

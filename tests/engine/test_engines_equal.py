@@ -134,7 +134,7 @@ def test_warehouse_layers_equal(engines, layer):
 def test_serving_files_equal(engines):
     duck, spark = engines["serving"]
     assert sorted(duck) == sorted(spark)
-    assert len([n for n in duck if n.startswith("marts.")]) == 9
+    assert len([n for n in duck if n.startswith("marts.")]) >= 9
     problems = {n: differences(duck[n], spark[n]) for n in duck if n != "main.refresh_info"}
     assert not {n: p for n, p in problems.items() if p}
     # The small sample leaves some marts empty (privacy suppression); most are not.
