@@ -16,6 +16,10 @@ RUN_TIME_COLUMNS = {
     "scored_at",
     "run_id",
     "seconds",  # calibration_runs: how long each skill's fit took
+    "started_at",
+    "computed_at",
+    "created_at",
+    "flagged_since",
 }
 # Figures shown rounded to 4 decimals: at an exact decimal tie (71/160 = 0.44375) Spark rounds
 # the decimal half up (0.4438), DuckDB the nearest double below it (0.4437). Such a pair, both
