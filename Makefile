@@ -23,7 +23,8 @@ $(STAMP): pyproject.toml
 manifest: install
 	$(BIN)/python -m orchestration.dbt_project
 
-run: install
+# SKILLGAP_ENGINE=spark make run: the same refresh on a local Spark (docs/scale-out.md).
+run: install $(if $(filter spark,$(SKILLGAP_ENGINE)),spark-deps)
 	$(BIN)/python -m orchestration.refresh $(ARGS)
 
 test: manifest spark-deps

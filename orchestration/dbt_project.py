@@ -67,11 +67,23 @@ def run_dbt(*args: str, env: Mapping[str, str] | None = None) -> str:
     return result.stdout
 
 
-def parse_manifest() -> Path:
-    """``dbt parse``: write target/manifest.json, which the dbt assets are defined from."""
+def parse_manifest(env: Mapping[str, str] | None = None) -> Path:
+    """``dbt parse``: write target/manifest.json, which the dbt assets are defined from.
+
+    ``env`` (tests): another environment, such as ``SKILLGAP_ENGINE=spark`` and a
+    ``DBT_TARGET_PATH`` of its own, where the manifest then goes.
+    """
     run_dbt(
-        "parse", "--quiet", "--project-dir", str(REPO_ROOT), "--profiles-dir", str(PROFILES_DIR)
+        "parse",
+        "--quiet",
+        "--project-dir",
+        str(REPO_ROOT),
+        "--profiles-dir",
+        str(PROFILES_DIR),
+        env=env,
     )
+    if env is not None and env.get("DBT_TARGET_PATH"):
+        return Path(env["DBT_TARGET_PATH"]) / "manifest.json"
     return MANIFEST
 
 

@@ -31,10 +31,17 @@ class PublishResult:
 
 
 def publish_marts(
-    warehouse: Path, serving: Path, run_id: str, published_at: datetime, schema: str = SERVED_SCHEMA
+    warehouse: Path | None,
+    serving: Path,
+    run_id: str,
+    published_at: datetime,
+    schema: str = SERVED_SCHEMA,
+    sources: dict[str, str] | None = None,
 ) -> PublishResult:
     """Copy every table of ``schema`` from the warehouse into a fresh serving file, atomically.
 
+    ``sources`` (the spark engine) maps each table to a DuckDB table function reading it, such as
+    ``read_parquet(...)`` of a Spark table's files, instead of the DuckDB ``warehouse``.
     Also writes ``main.refresh_info`` (one row per mart: rows, run id, publish time) so that BI
     users can see how fresh the data is.
     """
@@ -47,23 +54,25 @@ def publish_marts(
         config={"storage_compatibility_version": STORAGE_COMPATIBILITY_VERSION},
     )
     try:
-        con.execute(f"attach '{warehouse}' as warehouse (read_only)")
-        tables = [
-            row[0]
-            for row in con.execute(
-                "select table_name from duckdb_tables() where database_name = 'warehouse' "
-                "and schema_name = ? order by table_name",
-                [schema],
-            ).fetchall()
-        ]
+        attached = sources is None
+        if attached:
+            con.execute(f"attach '{warehouse}' as warehouse (read_only)")
+            tables = [
+                row[0]
+                for row in con.execute(
+                    "select table_name from duckdb_tables() where database_name = 'warehouse' "
+                    "and schema_name = ? order by table_name",
+                    [schema],
+                ).fetchall()
+            ]
+            sources = {t: f'warehouse.{schema}."{t}"' for t in tables}
+        tables = list(sources)
         if not tables:
             raise RuntimeError(f"{warehouse}: no tables in schema {schema!r} to publish")
         con.execute(f"create schema {schema}")
         counts = {}
         for table in tables:
-            con.execute(
-                f'create table {schema}."{table}" as select * from warehouse.{schema}."{table}"'
-            )
+            con.execute(f'create table {schema}."{table}" as select * from {sources[table]}')
             counts[table] = con.execute(f'select count(*) from {schema}."{table}"').fetchone()[0]
         con.execute(
             "create table main.refresh_info (mart varchar, n_rows bigint, run_id varchar, "
@@ -73,7 +82,8 @@ def publish_marts(
             "insert into main.refresh_info values (?, ?, ?, ?)",
             [(f"{schema}.{t}", n, run_id, published_at) for t, n in counts.items()],
         )
-        con.execute("detach warehouse")
+        if attached:
+            con.execute("detach warehouse")
         con.execute("checkpoint")
     except BaseException:
         con.close()

@@ -164,11 +164,18 @@ def print_attention(console: RunConsole, failed_files: list[tuple[str, str]]) ->
         print(f"  {kind}     {problem.asset} {problem.name}: {description}")
 
 
-def print_tables(warehouse: Path) -> None:
+def print_tables(warehouse: Path, engine: str = "duckdb") -> None:
+    if engine == "spark":
+        from orchestration.spark import warehouse as spark_warehouse
+        from orchestration.spark.session import get_spark
+
+        layers = spark_warehouse.layer_summary(get_spark(), LAYERS)
+        rows = spark_warehouse.accounting(get_spark())
+    else:
+        layers, rows = layer_summary(warehouse), accounting(warehouse)
     print(f"{'layer':<14}{'tables':>8}{'rows':>14}")
-    for layer, n_tables, rows in layer_summary(warehouse):
-        print(f"{layer:<14}{n_tables:>8}{rows:>14,}")
-    rows = accounting(warehouse)
+    for layer, n_tables, n_rows in layers:
+        print(f"{layer:<14}{n_tables:>8}{n_rows:>14,}")
     if rows:
         print()
         print(
@@ -183,6 +190,11 @@ def print_tables(warehouse: Path) -> None:
 
 
 def failed_landing_files(settings: Settings) -> list[tuple[str, str]]:
+    if settings.engine == "spark":
+        from orchestration.ingest.spark_loader import unresolved_failures_spark
+        from orchestration.spark.session import get_spark
+
+        return unresolved_failures_spark(get_spark(), settings.landing_dir)
     if not settings.warehouse.exists():
         return []
     try:
@@ -216,11 +228,14 @@ def main(argv: list[str] | None = None) -> int:
         f"(run {result.run_id})."
     )
     print_attention(console, failed_landing_files(settings))
-    if settings.warehouse.exists():
+    if settings.warehouse.exists() or settings.engine == "spark":
         print()
-        print_tables(settings.warehouse)
+        print_tables(settings.warehouse, settings.engine)
     print()
-    print(f"Warehouse: {settings.warehouse}")
+    if settings.engine == "spark":
+        print(f"Warehouse (spark engine, metastore and Parquet): {settings.spark_home}")
+    else:
+        print(f"Warehouse: {settings.warehouse}")
     print(f"Serving file for Metabase/Superset (read-only): {settings.serving}")
     print(f"Landing folder: {settings.landing_dir}")
     if log_path is not None:

@@ -24,6 +24,29 @@ class Warehouse(dg.ConfigurableResource):
     def resolved_path(self) -> Path:
         return Path(self.path) if self.path else load_settings().warehouse
 
+    @property
+    def engine(self) -> str:
+        """``SKILLGAP_ENGINE``: duckdb, or spark (the warehouse is Spark's; docs/scale-out.md)."""
+        return load_settings().engine
+
+    def spark(self):
+        """The process's SparkSession, serving Thrift to dbt (spark engine only)."""
+        from orchestration.spark.session import get_spark
+
+        return get_spark()
+
+    @contextmanager
+    def irt_connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """What the IRT assets compute on: the warehouse, or on spark the IRT workspace."""
+        if self.engine == "spark":
+            from orchestration.spark.warehouse import irt_workspace
+
+            with irt_workspace(self.spark()) as con:
+                yield con
+        else:
+            with self.connect() as con:
+                yield con
+
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         path = self.resolved_path()

@@ -24,7 +24,9 @@ DEFAULTS = {
     "SKILLGAP_WAREHOUSE": "data/warehouse.duckdb",
     "SKILLGAP_SERVING": "data/serving.duckdb",
     "DAGSTER_HOME": "data/dagster_home",
+    "SKILLGAP_SPARK_HOME": "data/spark",
 }
+ENGINES = ("duckdb", "spark")
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,11 @@ class Settings:
     warehouse: Path
     serving: Path
     dagster_home: Path
+    # duckdb (embedded, the default) or spark (docs/scale-out.md)
+    engine: str = "duckdb"
+    # spark engine: metastore, warehouse and conf of the local Spark; its master
+    spark_home: Path = REPO_ROOT / DEFAULTS["SKILLGAP_SPARK_HOME"]
+    spark_master: str = "local[2]"
 
     def as_env(self) -> dict[str, str]:
         """The variables to export so that child processes (dbt, dagster) agree with us."""
@@ -43,6 +50,9 @@ class Settings:
             "SKILLGAP_WAREHOUSE": str(self.warehouse),
             "SKILLGAP_SERVING": str(self.serving),
             "DAGSTER_HOME": str(self.dagster_home),
+            "SKILLGAP_ENGINE": self.engine,
+            "SKILLGAP_SPARK_HOME": str(self.spark_home),
+            "SKILLGAP_SPARK_MASTER": self.spark_master,
         }
 
 
@@ -59,7 +69,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     def get(name: str) -> Path:
         return resolve_path(env.get(name) or DEFAULTS[name])
 
+    engine = env.get("SKILLGAP_ENGINE") or "duckdb"
+    if engine not in ENGINES:
+        raise ValueError(f"SKILLGAP_ENGINE={engine!r}: choose one of {', '.join(ENGINES)}")
     return Settings(
+        engine=engine,
+        spark_home=get("SKILLGAP_SPARK_HOME"),
+        spark_master=env.get("SKILLGAP_SPARK_MASTER") or "local[2]",
         landing_dir=get("SKILLGAP_LANDING_DIR"),
         warehouse=get("SKILLGAP_WAREHOUSE"),
         serving=get("SKILLGAP_SERVING"),

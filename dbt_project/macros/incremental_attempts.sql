@@ -13,3 +13,34 @@
         and learner_id is not null
         and item_id is not null
 {%- endmacro %}
+
+
+{#- How the attempt chain materialises per engine. DuckDB: incremental delete+insert by the
+    model's unique_key. Spark on Parquet has no delete (merge needs Delta or Iceberg, which do
+    not work offline here), so the chain is rebuilt as a table on every refresh: a daily
+    increment then equals a rebuild by construction (docs/scale-out.md). -#}
+{% macro attempt_chain_materialization() -%}
+    {{ return(adapter.dispatch('attempt_chain_materialization')()) }}
+{%- endmacro %}
+
+{% macro default__attempt_chain_materialization() -%}
+    {{ return('incremental') }}
+{%- endmacro %}
+
+{% macro spark__attempt_chain_materialization() -%}
+    {{ return('table') }}
+{%- endmacro %}
+
+
+{#- The post-hook that drops the placeholders of changed pairs left without attempts; a
+    table rebuild never writes placeholders. -#}
+{% macro drop_attempt_placeholders() -%}
+    {{ return(adapter.dispatch('drop_attempt_placeholders')()) }}
+{%- endmacro %}
+
+{% macro default__drop_attempt_placeholders() -%}
+    delete from {{ this }} where attempt_id is null
+{%- endmacro %}
+
+{% macro spark__drop_attempt_placeholders() -%}
+{%- endmacro %}

@@ -36,6 +36,16 @@
 {%- endmacro %}
 
 
+{#-
+    Spark: the session time zone is UTC (orchestration/spark/session.py), and Spark's cast of
+    ISO text converts an offset ('Z', '+02:00', '+0200', '+02') to that zone; without one the
+    wall clock is UTC. try_cast gives NULL for text that is not a timestamp, ANSI mode or not.
+-#}
+{% macro spark__parse_utc_timestamp(expr) -%}
+    try_cast(upper(trim({{ expr }})) as timestamp)
+{%- endmacro %}
+
+
 {#- Text to a finite DOUBLE; NULL for anything else ('abc', 'inf', 'nan'). -#}
 {% macro parse_number(expr) -%}
     {{ return(adapter.dispatch('parse_number')(expr)) }}
@@ -48,6 +58,15 @@
 {% macro duckdb__parse_number(expr) -%}
     case
         when isfinite(try_cast(trim({{ expr }}) as double))
+            then try_cast(trim({{ expr }}) as double)
+    end
+{%- endmacro %}
+
+
+{#- Spark reads 'inf' and 'NaN' as doubles too; NaN compares above infinity. -#}
+{% macro spark__parse_number(expr) -%}
+    case
+        when abs(try_cast(trim({{ expr }}) as double)) < double('Infinity')
             then try_cast(trim({{ expr }}) as double)
     end
 {%- endmacro %}

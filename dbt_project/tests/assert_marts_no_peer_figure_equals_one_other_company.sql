@@ -42,7 +42,7 @@ peer_figures as (
         skill_id,
         peer_group_type,
         peer_group_value,
-        cast(null as varchar) as job_role,
+        cast(null as {{ text_type() }}) as job_role,
         peer_median_score as figure_value
     from benchmarks
     where peer_median_score is not null

@@ -161,7 +161,7 @@ target_gap_violations as (
 gain_violations as (
     select
         'skill_gains',
-        gains.company_id || '/' || gains.skill_id || '/' || cast(gains.period_days as varchar)
+        gains.company_id || '/' || gains.skill_id || '/' || cast(gains.period_days as {{ text_type() }})
     from {{ ref('skill_gains') }} as gains
     where gains.gain_for = 'company'
         and not gains.is_suppressed
@@ -207,7 +207,7 @@ quiz_learners as (
 activity_violations as (
     select
         'learning_activity',
-        activity.company_id || '/' || activity.course_id || '/' || cast(activity.activity_month as varchar)
+        activity.company_id || '/' || activity.course_id || '/' || cast(activity.activity_month as {{ text_type() }})
     from {{ ref('learning_activity') }} as activity
     left join enrolled_learners
         on activity.company_id = enrolled_learners.company_id

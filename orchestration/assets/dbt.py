@@ -11,6 +11,7 @@ import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 
 from orchestration.dbt_project import DBT_PROJECT, SkillgapTranslator
+from orchestration.settings import load_settings
 
 MARTS_SELECTION = "marts"
 # dbt unit tests pin SQL semantics on fixed rows: they run in `make test`, not on every refresh
@@ -30,6 +31,11 @@ class DbtBuildConfig(dg.Config):
 
 
 def build_args(config: DbtBuildConfig) -> list[str]:
+    """dbt's arguments; on the spark engine, first the Thrift server dbt connects to."""
+    if load_settings().engine == "spark":
+        from orchestration.spark.session import get_spark
+
+        get_spark()
     return BUILD_ARGS + (["--full-refresh"] if config.full_refresh else [])
 
 

@@ -30,6 +30,19 @@ ALL_LOADED_CHECK = dg.AssetCheckSpec(
     blocking=False,
 )
 
+TOTALS_SQL = (
+    "select entity, sum(n_rows) from raw.load_ledger where status = 'loaded' group by entity"
+)
+
+
+def ingest_on_spark(spark, landing_dir, progress):
+    """The spark engine's ingest: the same report, failures and totals, from Spark's ledger."""
+    from orchestration.ingest.spark_loader import ingest_landing_spark, unresolved_failures_spark
+
+    report = ingest_landing_spark(spark, landing_dir, progress=progress)
+    failures = unresolved_failures_spark(spark, landing_dir)
+    return report, failures, {r[0]: r[1] for r in spark.sql(TOTALS_SQL).collect()}
+
 
 @dg.multi_asset(
     specs=RAW_SPECS,
@@ -41,15 +54,14 @@ ALL_LOADED_CHECK = dg.AssetCheckSpec(
 def ingest_landing_files(context: dg.AssetExecutionContext, warehouse: Warehouse, landing: Landing):
     """Load new landing files, one transaction per file; bad files are recorded, not fatal."""
     landing_dir = landing.resolved_path()
-    with warehouse.connect() as con:
-        report = ingest_landing(con, landing_dir, progress=progress_logger(context.log, "files"))
-        failures = unresolved_failures(con, landing_dir)
-        totals = dict(
-            con.execute(
-                "select entity, sum(n_rows) from raw.load_ledger where status = 'loaded' "
-                "group by entity"
-            ).fetchall()
-        )
+    progress = progress_logger(context.log, "files")
+    if warehouse.engine == "spark":
+        report, failures, totals = ingest_on_spark(warehouse.spark(), landing_dir, progress)
+    else:
+        with warehouse.connect() as con:
+            report = ingest_landing(con, landing_dir, progress=progress)
+            failures = unresolved_failures(con, landing_dir)
+            totals = dict(con.execute(TOTALS_SQL).fetchall())
     for result in report.failed:
         context.log.error(result.error)
     context.log.info(

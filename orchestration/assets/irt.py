@@ -170,7 +170,7 @@ def information_chart(information: dict[str, list[float]]) -> dg.MetadataValue:
 def irt_calibration(context: dg.AssetExecutionContext, config: IrtConfig, warehouse: Warehouse):
     """Calibrate each skill (2PL for quizzes, graded response for assignments)."""
     now = datetime.now(UTC).replace(tzinfo=None)
-    with warehouse.connect() as con:
+    with warehouse.irt_connect() as con:
         settings = config.settings()
         summary = run_calibration(
             con, context.run.run_id, now, settings, progress_logger(context.log, "skills")
@@ -299,7 +299,7 @@ def calibration_checks(summary: CalibrationSummary):
 def irt_scoring(context: dg.AssetExecutionContext, config: IrtConfig, warehouse: Warehouse):
     """Score learners with new responses (EAP); others keep their theta exactly."""
     now = datetime.now(UTC).replace(tzinfo=None)
-    with warehouse.connect() as con:
+    with warehouse.irt_connect() as con:
         summary = run_scoring(
             con, context.run.run_id, now, config.settings(), progress_logger(context.log, "skills")
         )

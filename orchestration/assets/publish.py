@@ -24,11 +24,17 @@ SERVING_KEY = dg.AssetKey(["serving", "marts"])
 def serving_marts(
     context: dg.AssetExecutionContext, warehouse: Warehouse, serving: Serving
 ) -> dg.MaterializeResult:
+    sources = None
+    if warehouse.engine == "spark":
+        from orchestration.spark.warehouse import parquet_sources
+
+        sources = parquet_sources(warehouse.spark(), "marts")
     result = publish_marts(
-        warehouse.resolved_path(),
+        None if sources else warehouse.resolved_path(),
         serving.resolved_path(),
         context.run.run_id,
         datetime.now(UTC).replace(tzinfo=None),
+        sources=sources,
     )
     context.log.info(f"published {len(result.tables)} marts to {result.path}")
     return dg.MaterializeResult(

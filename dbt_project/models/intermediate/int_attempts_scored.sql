@@ -20,11 +20,11 @@
     them); a pair without attempts left gets a placeholder that the post-hook deletes.
 -#}
 {{ config(
-    materialized='incremental',
+    materialized=attempt_chain_materialization(),
     incremental_strategy='delete+insert',
     unique_key=['learner_id', 'item_id'],
     on_schema_change='fail',
-    post_hook="delete from {{ this }} where attempt_id is null",
+    post_hook="{{ drop_attempt_placeholders() }}",
 ) }}
 
 with

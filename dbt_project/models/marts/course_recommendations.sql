@@ -72,7 +72,7 @@ company_targets as (
     select
         'company' as recommendation_for,
         gaps.company_id,
-        cast(null as varchar) as learner_id,
+        cast(null as {{ text_type() }}) as learner_id,
         gaps.skill_id,
         gaps.skill_name,
         (gaps.current_score - 250) / 50.0 as theta,
@@ -223,7 +223,7 @@ final as (
     select
         recommendation_for,
         company_id,
-        cast(learner_id as varchar) as learner_id,
+        cast(learner_id as {{ text_type() }}) as learner_id,
         skill_id,
         skill_name,
         course_id,
@@ -237,19 +237,19 @@ final as (
             when recommendation_for = 'company' then
                 'Company gap in ' || coalesce(skill_name, skill_id)
                 || case
-                    when gap > 0 then ' (' || cast(gap as varchar) || ' points below role targets)'
-                    else ' (' || cast(gap_to_peers as varchar) || ' points below the industry median)'
+                    when gap > 0 then ' (' || cast(gap as {{ text_type() }}) || ' points below role targets)'
+                    else ' (' || cast(gap_to_peers as {{ text_type() }}) || ' points below the industry median)'
                 end
-                || ': course items at ' || cast(course_difficulty_score as varchar)
-                || ' vs company ' || cast(round(current_score, 1) as varchar)
-                || ', about ' || cast(cast(round(100 * expected_proportion_correct) as integer) as varchar)
-                || '% expected correct; ' || cast(n_learners_not_completed as varchar)
+                || ': course items at ' || cast(course_difficulty_score as {{ text_type() }})
+                || ' vs company ' || cast(round(current_score, 1) as {{ text_type() }})
+                || ', about ' || cast(cast(round(100 * expected_proportion_correct) as integer) as {{ text_type() }})
+                || '% expected correct; ' || cast(n_learners_not_completed as {{ text_type() }})
                 || ' learners have not completed it.'
             else
                 'One of your weakest skills, ' || coalesce(skill_name, skill_id)
-                || ': course items at ' || cast(course_difficulty_score as varchar)
-                || ' vs your ' || cast(cast(current_score as integer) as varchar)
-                || ', about ' || cast(cast(round(100 * expected_proportion_correct) as integer) as varchar)
+                || ': course items at ' || cast(course_difficulty_score as {{ text_type() }})
+                || ' vs your ' || cast(cast(current_score as integer) as {{ text_type() }})
+                || ', about ' || cast(cast(round(100 * expected_proportion_correct) as integer) as {{ text_type() }})
                 || '% expected correct.'
         end as why
     from described

@@ -14,22 +14,22 @@ skills as (select * from {{ ref('stg_skills') }}),
 
 final as (
     select
-        cast(assignments.item_id as varchar) as item_id,
-        cast(assignments.course_id as varchar) as course_id,
-        cast(courses.title as varchar) as course_title,
-        cast(assignments.skill_id as varchar) as skill_id,
-        cast(skills.skill_name as varchar) as skill_name,
-        cast(assignments.method as varchar) as method,
+        cast(assignments.item_id as {{ text_type() }}) as item_id,
+        cast(assignments.course_id as {{ text_type() }}) as course_id,
+        cast(courses.title as {{ text_type() }}) as course_title,
+        cast(assignments.skill_id as {{ text_type() }}) as skill_id,
+        cast(skills.skill_name as {{ text_type() }}) as skill_name,
+        cast(assignments.method as {{ text_type() }}) as method,
         cast(assignments.confidence as double) as confidence,
         cast(assignments.n_candidates as integer) as n_candidates,
-        cast(assignments.candidate_skills as varchar) as candidate_skills,
+        cast(assignments.candidate_skills as {{ text_type() }}) as candidate_skills,
         cast(assignments.n_responses as bigint) as n_responses,
-        cast(assignments.evidence as varchar) as evidence,
+        cast(assignments.evidence as {{ text_type() }}) as evidence,
         (
             assignments.method = 'unassigned'
             or (assignments.method = 'data' and coalesce(assignments.confidence, 0) < 0.9)
         ) as needs_review,
-        cast(assignments.run_id as varchar) as run_id
+        cast(assignments.run_id as {{ text_type() }}) as run_id
     from item_skill_assignments as assignments
     left join courses
         on assignments.course_id = courses.course_id

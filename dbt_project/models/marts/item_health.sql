@@ -83,7 +83,7 @@ dif_summary as (
     select
         skill_id,
         item_id,
-        string_agg(grouping || '=' || focal_group, ', ' order by grouping, focal_group)
+        {{ ordered_string_agg("grouping || '=' || focal_group", "', '", 'grouping, focal_group') }}
             filter (where is_flagged) as dif_flagged_groups,
         count(*) as dif_groups_tested
     from dif_ranked
@@ -98,7 +98,7 @@ drift_summary as (
         item_id,
         coalesce(bool_or(is_flagged), false) as is_drifting,
         min(flagged_since) as drift_flagged_since,
-        arg_max(cast(z as double), window_start)
+        {{ arg_max('cast(z as double)', 'window_start') }}
             filter (where z is not null and not isnan(z)) as drift_latest_z
     from item_drift
     group by
@@ -156,9 +156,9 @@ final as (
         cast(coalesce(versions.version, 1) as integer) as version,
         cast(coalesce(versions.valid_to, superseded.first_version_from) as timestamp)
             as superseded_at,
-        cast(coalesce(items.course_id, item_skill_assignments.course_id) as varchar) as course_id,
-        cast(courses.title as varchar) as course_title,
-        cast(items.item_type as varchar) as item_type,
+        cast(coalesce(items.course_id, item_skill_assignments.course_id) as {{ text_type() }}) as course_id,
+        cast(courses.title as {{ text_type() }}) as course_title,
+        cast(items.item_type as {{ text_type() }}) as item_type,
         assessed.model,
         assessed.difficulty,
         assessed.slope,
@@ -182,9 +182,9 @@ final as (
                 then 'review'
             else 'ok'
         end as health_status,
-        cast(assessed.dif_worst_class as varchar) as dif_worst_class,
+        cast(assessed.dif_worst_class as {{ text_type() }}) as dif_worst_class,
         assessed.dif_worst_delta,
-        cast(assessed.dif_flagged_groups as varchar) as dif_flagged_groups,
+        cast(assessed.dif_flagged_groups as {{ text_type() }}) as dif_flagged_groups,
         cast(assessed.dif_groups_tested as integer) as dif_groups_tested,
         assessed.is_drifting,
         cast(assessed.drift_flagged_since as timestamp) as drift_flagged_since,

@@ -110,7 +110,7 @@ final as (
     select
         gain_for,
         company_id,
-        cast(learner_id as varchar) as learner_id,
+        cast(learner_id as {{ text_type() }}) as learner_id,
         skill_id,
         cast(period_days as integer) as period_days,
         cast(period_start as timestamp) as period_start,

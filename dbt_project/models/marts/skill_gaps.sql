@@ -211,7 +211,7 @@ final as (
         shown.company_id,
         shown.skill_id,
         skills.skill_name,
-        cast(shown.job_role as varchar) as job_role,
+        cast(shown.job_role as {{ text_type() }}) as job_role,
         shown.is_suppressed,
         cast(shown.n_learners as integer) as n_learners,
         cast(shown.current_score as double) as current_score,

@@ -6,11 +6,11 @@
     placeholder row, so delete+insert removes its old rows; the post-hook drops placeholders.
 -#}
 {{ config(
-    materialized='incremental',
+    materialized=attempt_chain_materialization(),
     incremental_strategy='delete+insert',
     unique_key=['learner_id', 'item_id'],
     on_schema_change='fail',
-    post_hook="delete from {{ this }} where attempt_id is null",
+    post_hook="{{ drop_attempt_placeholders() }}",
 ) }}
 
 with

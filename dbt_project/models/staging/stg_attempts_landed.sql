@@ -12,7 +12,7 @@
     `dbt build --full-refresh` rebuilds from raw.attempts, and gives the same table.
 -#}
 {{ config(
-    materialized='incremental',
+    materialized=attempt_chain_materialization(),
     incremental_strategy='delete+insert',
     unique_key=['load_id', 'row_number'],
     on_schema_change='fail',

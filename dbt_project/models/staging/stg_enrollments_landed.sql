@@ -6,7 +6,7 @@
     as in a full rebuild; rows are replaced by (load_id, row_number).
 -#}
 {{ config(
-    materialized='incremental',
+    materialized=attempt_chain_materialization(),
     incremental_strategy='delete+insert',
     unique_key=['load_id', 'row_number'],
     on_schema_change='fail',

@@ -25,20 +25,7 @@ typed as (
 -- none or itself known. So the chain of parents must reach the seed or a top-level skill: the
 -- child and grandchild of a rejected or unknown skill are unknown, and so is a cycle of landed
 -- skills. UNION keeps each skill once, which ends the recursion.
-known_skills(skill_id) as (
-    select skill_id from taxonomy
-    union
-    select skill_id from typed
-    where skill_id is not null
-        and skill_name is not null
-        and parent_skill_id is null
-    union
-    select typed.skill_id
-    from typed
-    inner join known_skills on typed.parent_skill_id = known_skills.skill_id
-    where typed.skill_id is not null
-        and typed.skill_name is not null
-),
+{{ known_skills_cte('taxonomy', 'typed') }}
 
 checked as (
     select

@@ -1,0 +1,39 @@
+{#- Small differences of SQL between the engines (docs/scale-out.md). Each renders exactly what
+    the models held before on DuckDB. -#}
+
+{#- The text type of casts: DuckDB's varchar; Spark requires a length for varchar. -#}
+{% macro text_type() -%}
+    {{ return(adapter.dispatch('text_type')()) }}
+{%- endmacro %}
+
+{% macro default__text_type() -%}varchar{%- endmacro %}
+
+{% macro spark__text_type() -%}string{%- endmacro %}
+
+
+{#- string_agg in a given order. -#}
+{% macro ordered_string_agg(expression, separator, order_by) -%}
+    {{ return(adapter.dispatch('ordered_string_agg')(expression, separator, order_by)) }}
+{%- endmacro %}
+
+{% macro default__ordered_string_agg(expression, separator, order_by) -%}
+string_agg({{ expression }}, {{ separator }} order by {{ order_by }})
+{%- endmacro %}
+
+{% macro spark__ordered_string_agg(expression, separator, order_by) -%}
+string_agg({{ expression }}, {{ separator }}) within group (order by {{ order_by }})
+{%- endmacro %}
+
+
+{#- The value of `value` at the largest `by` (ties: any). -#}
+{% macro arg_max(value, by) -%}
+    {{ return(adapter.dispatch('arg_max')(value, by)) }}
+{%- endmacro %}
+
+{% macro default__arg_max(value, by) -%}
+arg_max({{ value }}, {{ by }})
+{%- endmacro %}
+
+{% macro spark__arg_max(value, by) -%}
+max_by({{ value }}, {{ by }})
+{%- endmacro %}

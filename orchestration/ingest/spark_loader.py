@@ -1,0 +1,243 @@
+"""Landing files into ``raw.*`` on Spark: the DuckDB loader's contract, read by Spark.
+
+Same file identity, ledger, per-file errors and row accounting as :mod:`orchestration.ingest
+.loader` (the decisions are the same :class:`LedgerIndex` code); what differs is the reading:
+Spark reads each file (CSV as RFC 4180 with a header, failing on a malformed record; Parquet),
+every contract column cast to text, with ``_row_number`` in file order. Files may live on any
+file system Spark reads (``s3a://`` on a cluster; discovery here walks a local folder).
+
+Whole or not at all: each file is read and materialised (``localCheckpoint``) on its own, so
+one that cannot be parsed is recorded as failed and adds no rows; the rows of the files that
+loaded are then written with one insert per entity, followed by that entity's ledger rows.
+Parquet tables have no transactions: a crash between the two leaves rows without a ledger
+row, which the next run loads again (docs/scale-out.md, what is fragile).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from orchestration.ingest.contract import (
+    ENTITIES,
+    LINEAGE_COLUMNS,
+    LandingFileError,
+    discover_files,
+    file_format,
+    match_columns,
+)
+from orchestration.ingest.ledger import (
+    UNREADABLE,
+    FileResult,
+    IngestReport,
+    LedgerIndex,
+    unreadable_message,
+)
+from orchestration.ingest.loader import content_hash, read_error
+
+LEDGER_COLUMNS = (
+    ("load_id", "int"),
+    ("file_path", "string"),
+    ("entity", "string"),
+    ("content_hash", "string"),
+    ("file_format", "string"),
+    ("n_rows", "bigint"),
+    ("loaded_at", "timestamp"),
+    ("status", "string"),
+    ("error", "string"),
+)
+
+
+def ensure_raw_schema(spark) -> None:
+    """The raw database, the ledger and one all-text Parquet table per entity, if missing."""
+    spark.sql("create database if not exists raw")
+    columns = ", ".join(f"{name} {kind}" for name, kind in LEDGER_COLUMNS)
+    spark.sql(f"create table if not exists raw.load_ledger ({columns}) using parquet")
+    for spec in ENTITIES.values():
+        text = ", ".join(f"{c} string" for c in spec.columns)
+        spark.sql(
+            f"create table if not exists raw.{spec.name} ({text}, _load_id int, "
+            "_source_file string, _row_number bigint) using parquet"
+        )
+
+
+def read_index(spark) -> tuple[LedgerIndex, int]:
+    """The ledger's index and the next load_id."""
+    index = LedgerIndex()
+    rows = spark.sql(
+        "select load_id, entity, file_path, content_hash, status from raw.load_ledger "
+        "order by load_id"
+    ).collect()
+    for load_id, entity, file_path, digest, status in rows:
+        index.add(load_id, entity, file_path, digest, status)
+    return index, max((row[0] for row in rows), default=0) + 1
+
+
+def read_file(spark, entity: str, path: Path, file_path: str, load_id: int):
+    """The file as raw.<entity> rows (every value text), materialised; raises on a bad file."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as sf
+
+    spec = ENTITIES[entity]
+    fmt = file_format(path)
+    if fmt is None:
+        raise LandingFileError(
+            f"{file_path}: unsupported file type; land .csv (UTF-8, header row) or .parquet"
+        )
+    if path.stat().st_size == 0:
+        raise LandingFileError(f"{file_path}: the file is empty (not even a header row)")
+    if fmt == "csv":
+        frame = spark.read.csv(
+            str(path), header=True, sep=",", quote='"', escape='"', mode="FAILFAST",
+            inferSchema=False, encoding="UTF-8", multiLine=True, enforceSchema=False,
+        )  # fmt: skip
+    else:
+        frame = spark.read.parquet(str(path))
+    mapping = match_columns(spec, frame.columns, file_path)
+    order = Window.orderBy("_position")
+    frame = frame.withColumn("_position", sf.monotonically_increasing_id())
+    selected = [
+        sf.col(f"`{mapping[c]}`").cast("string").alias(c)
+        if c in mapping
+        else sf.lit(None).cast("string").alias(c)
+        for c in spec.columns
+    ]
+    return frame.select(
+        *selected,
+        sf.lit(load_id).cast("int").alias("_load_id"),
+        sf.lit(file_path).alias("_source_file"),
+        sf.row_number().over(order).cast("bigint").alias("_row_number"),
+    ).localCheckpoint(eager=True)
+
+
+def failure_message(error: Exception, path: Path, file_path: str) -> tuple[str, bool]:
+    """(message, unreadable) of a file that did not load."""
+    os_error = error if isinstance(error, OSError) else None
+    if not isinstance(error, LandingFileError | OSError):
+        os_error = read_error(path)
+    if os_error is not None:
+        return unreadable_message(file_path, os_error), True
+    if isinstance(error, LandingFileError):
+        return str(error), False
+    # A Py4J error's own text only names the JVM call; the Java exception says what is wrong.
+    java = getattr(error, "java_exception", None)
+    text = str(java.getMessage()) if java is not None else str(error)
+    first = next((line for line in text.splitlines() if line.strip()), type(error).__name__)
+    return f"{file_path}: cannot be read as {file_format(path)}: {first}", False
+
+
+class SparkIngest:
+    """One ingest run: decisions per file, then the rows and ledger rows per entity."""
+
+    def __init__(self, spark, landing_dir: Path, loaded_at: datetime):
+        self.spark, self.landing_dir, self.loaded_at = spark, landing_dir, loaded_at
+        self.index, self.next_id = read_index(spark)
+        self.frames: list = []
+        self.ledger: list[tuple] = []
+
+    def record(self, result: FileResult, digest: str, path: Path) -> FileResult:
+        load_id, self.next_id = self.next_id, self.next_id + 1
+        n_rows = result.n_rows if result.status in ("loaded", "renamed") else None
+        self.ledger.append(
+            (load_id, result.file_path, result.entity, digest, file_format(path), n_rows,
+             self.loaded_at, result.status, result.error)
+        )  # fmt: skip
+        return dataclasses.replace(result, load_id=load_id, content_hash=digest)
+
+    def load(self, entity: str, path: Path, file_path: str, digest: str) -> FileResult:
+        try:
+            frame = read_file(self.spark, entity, path, file_path, self.next_id)
+            n_rows = frame.count()
+        except Exception as error:  # noqa: BLE001 - every reading error is the file's
+            message, unreadable = failure_message(error, path, file_path)
+            result = FileResult(file_path, entity, "failed", error=message)
+            return self.record(result, UNREADABLE if unreadable else digest, path)
+        self.frames.append(frame)
+        return self.record(FileResult(file_path, entity, "loaded", n_rows=n_rows), digest, path)
+
+    def decide(self, entity: str, path: Path, file_path: str, present: set[str]) -> FileResult:
+        try:
+            digest = content_hash(path)
+        except OSError as error:
+            message = unreadable_message(file_path, error)
+            return self.record(
+                FileResult(file_path, entity, "failed", error=message), UNREADABLE, path
+            )
+        if self.index.latest.get((entity, file_path)) == digest:
+            return FileResult(file_path, entity, "skipped")
+        earlier = self.index.renamed_from(entity, digest, present)
+        if earlier is None:
+            result = self.load(entity, path, file_path, digest)
+        else:
+            note = (
+                f"{file_path}: renamed from {earlier[0]} (same bytes; that path is no longer in "
+                f"the landing folder); its rows were loaded by load {earlier[1]}, none loaded again"
+            )
+            result = FileResult(file_path, entity, "renamed", n_rows=0, error=note)
+            result = self.record(result, digest, path)
+        self.index.add(result.load_id, entity, file_path, result.content_hash, result.status)
+        return result
+
+    def flush(self, entity: str) -> None:
+        """Write the loaded rows of ``entity``, then the ledger rows so far."""
+        if self.frames:
+            union = self.frames[0]
+            for frame in self.frames[1:]:
+                union = union.unionByName(frame)
+            union.select(*ENTITIES[entity].columns, *LINEAGE_COLUMNS).write.insertInto(
+                f"raw.{entity}"
+            )
+        if self.ledger:
+            schema = ", ".join(f"{name} {kind}" for name, kind in LEDGER_COLUMNS)
+            self.spark.createDataFrame(self.ledger, schema).write.insertInto("raw.load_ledger")
+        self.frames, self.ledger = [], []
+
+
+def ingest_landing_spark(
+    spark,
+    landing_dir: Path,
+    now: datetime | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> IngestReport:
+    """Load every new landing in load order; the Spark twin of ``ingest_landing``."""
+    ensure_raw_schema(spark)
+    run = SparkIngest(spark, landing_dir, (now or datetime.now(UTC)).replace(tzinfo=None))
+    candidates = [
+        (entity, path, path.relative_to(landing_dir).as_posix())
+        for entity, path in discover_files(landing_dir)
+    ]
+    present = {file_path for _, _, file_path in candidates}
+    report = IngestReport()
+    progress = progress or (lambda done, total: None)
+    for done, (entity, path, file_path) in enumerate(candidates):
+        progress(done, len(candidates))
+        report.files.append(run.decide(entity, path, file_path, present))
+        if done + 1 == len(candidates) or candidates[done + 1][0] != entity:
+            run.flush(entity)
+    progress(len(report.files), len(candidates))
+    return report
+
+
+def unresolved_failures_spark(spark, landing_dir: Path | None = None) -> list[tuple[str, str]]:
+    """``unresolved_failures`` on the Spark ledger."""
+    ensure_raw_schema(spark)
+    failures = [
+        (row[0], row[1])
+        for row in spark.sql(
+            """
+            select file_path, error from (
+                select file_path, error, status, row_number() over (
+                    partition by entity, file_path order by load_id desc
+                ) as recency
+                from raw.load_ledger
+            )
+            where recency = 1 and status = 'failed'
+            order by file_path
+            """
+        ).collect()
+    ]
+    if landing_dir is None:
+        return failures
+    return [(path, error) for path, error in failures if (landing_dir / path).is_file()]
