@@ -179,12 +179,7 @@ def irt_calibration(context: dg.AssetExecutionContext, config: IrtConfig, wareho
             con, context.run.run_id, now, settings, progress_logger(context.log, "skills checked")
         )
         if health.versions:
-            versions: dict[str, list[str]] = {}
-            for version in health.versions:
-                versions.setdefault(version.skill_id, []).extend(
-                    [version.replaces, version.version_id]
-                )
-            summary = calibrate_versions(con, summary, versions, settings, now)
+            summary = calibrate_versions(con, summary, health.items_to_refit(), settings, now)
     for run in summary.runs:
         context.log.info(
             f"{run.skill_id}: {run.run_type}, {run.n_items} items "

@@ -201,6 +201,30 @@ def record_rename(
     return record_landing(con, next_load_id(con), result, digest, file_format(path), loaded_at)
 
 
+# (file_path, error) of every (entity, path) whose latest ledger entry is ``failed``; plain SQL
+# that DuckDB and Spark both run on their own raw.load_ledger.
+UNRESOLVED_FAILURES_SQL = """
+    select file_path, error
+    from (
+        select file_path, error, status, row_number() over (
+            partition by entity, file_path order by load_id desc
+        ) as recency
+        from raw.load_ledger
+    )
+    where recency = 1 and status = 'failed'
+    order by file_path
+"""
+
+
+def still_landed(
+    failures: list[tuple[str, str]], landing_dir: Path | None
+) -> list[tuple[str, str]]:
+    """The failures whose path is still in the landing folder (all of them without one)."""
+    if landing_dir is None:
+        return failures
+    return [(path, error) for path, error in failures if (landing_dir / path).is_file()]
+
+
 def unresolved_failures(
     con: duckdb.DuckDBPyConnection, landing_dir: Path | None = None
 ) -> list[tuple[str, str]]:
@@ -212,19 +236,4 @@ def unresolved_failures(
     where it was.
     """
     ensure_raw_schema(con)
-    failures = con.execute(
-        """
-        select file_path, error
-        from (
-            select file_path, error, status, row_number() over (
-                partition by entity, file_path order by load_id desc
-            ) as recency
-            from raw.load_ledger
-        )
-        where recency = 1 and status = 'failed'
-        order by file_path
-        """
-    ).fetchall()
-    if landing_dir is None:
-        return failures
-    return [(path, error) for path, error in failures if (landing_dir / path).is_file()]
+    return still_landed(con.execute(UNRESOLVED_FAILURES_SQL).fetchall(), landing_dir)

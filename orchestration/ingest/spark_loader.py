@@ -30,9 +30,11 @@ from orchestration.ingest.contract import (
 )
 from orchestration.ingest.ledger import (
     UNREADABLE,
+    UNRESOLVED_FAILURES_SQL,
     FileResult,
     IngestReport,
     LedgerIndex,
+    still_landed,
     unreadable_message,
 )
 from orchestration.ingest.loader import content_hash, read_error
@@ -223,21 +225,5 @@ def ingest_landing_spark(
 def unresolved_failures_spark(spark, landing_dir: Path | None = None) -> list[tuple[str, str]]:
     """``unresolved_failures`` on the Spark ledger."""
     ensure_raw_schema(spark)
-    failures = [
-        (row[0], row[1])
-        for row in spark.sql(
-            """
-            select file_path, error from (
-                select file_path, error, status, row_number() over (
-                    partition by entity, file_path order by load_id desc
-                ) as recency
-                from raw.load_ledger
-            )
-            where recency = 1 and status = 'failed'
-            order by file_path
-            """
-        ).collect()
-    ]
-    if landing_dir is None:
-        return failures
-    return [(path, error) for path, error in failures if (landing_dir / path).is_file()]
+    failures = [(row[0], row[1]) for row in spark.sql(UNRESOLVED_FAILURES_SQL).collect()]
+    return still_landed(failures, landing_dir)

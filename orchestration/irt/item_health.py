@@ -81,6 +81,14 @@ class HealthSummary:
     versions: list[ItemVersion] = field(default_factory=list)
     seconds: float = 0.0
 
+    def items_to_refit(self) -> dict[str, list[str]]:
+        """Per skill, the items the new versions ask to calibrate: each drifting item (its
+        parameters were deleted) and its version (``calibration.calibrate_versions``)."""
+        refit: dict[str, list[str]] = {}
+        for version in self.versions:
+            refit.setdefault(version.skill_id, []).extend([version.replaces, version.version_id])
+        return refit
+
 
 def skill_health_data(con: duckdb.DuckDBPyConnection, skill_id: str) -> dict:
     """The skill's responses on its scoring items, with each learner's company attributes

@@ -66,8 +66,7 @@ def health(tmp_path_factory, write_intermediate_module):
     calibrated = run_calibration(con, "run1", now, settings)
     summary = run_item_health(con, "run1", now, settings)
     # As the irt_calibration asset does: the new versions are calibrated in the same run.
-    versions = {"alpha": [v.version_id for v in summary.versions]}
-    calibrate_versions(con, calibrated, versions, settings, now)
+    calibrate_versions(con, calibrated, summary.items_to_refit(), settings, now)
     yield con, summary, settings
     con.close()
 
