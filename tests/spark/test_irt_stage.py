@@ -21,7 +21,8 @@ import numpy as np
 import pytest
 
 from orchestration.irt.calibration import run_calibration
-from orchestration.irt.scoring import run_scoring
+from orchestration.irt.fitting import fit_skills
+from orchestration.irt.scoring import load_responses_to_score, run_scoring
 from orchestration.irt.settings import IrtSettings
 from orchestration.spark.irt_stage import executor_fitter, executor_scoring
 from tests.orchestration.irt.conftest import (
@@ -70,28 +71,26 @@ def publish_to_spark(spark, con) -> None:
 @pytest.fixture(scope="module")
 def warehouses(spark, tmp_path_factory):
     folder = tmp_path_factory.mktemp("irt-stage")
+    # name: (fitter, scoring source, settings)
     fitters = {
-        "threads": (None, SETTINGS),
-        "executors": (executor_fitter(spark), SETTINGS),
+        "threads": (fit_skills, load_responses_to_score, SETTINGS),
+        "executors": (executor_fitter(spark), executor_scoring(spark), SETTINGS),
         "distributed": (
             executor_fitter(spark),
+            load_responses_to_score,
             dataclasses.replace(SETTINGS, executor_max_responses=0),
         ),
     }
     cons = {name: duckdb.connect(str(folder / f"{name}.duckdb")) for name in fitters}
     for run, (rows, items) in enumerate(days_of_responses(), start=1):
-        for name, (fitter, settings) in fitters.items():
+        for name, (fitter, source, settings) in fitters.items():
             con = cons[name]
             write_intermediate(con, rows, items)
-            if fitter is not None:
+            if fitter is not fit_skills:
                 publish_to_spark(spark, con)
             now = START + timedelta(days=9 + run)
-            if fitter is None:
-                run_calibration(con, f"run{run}", now, settings)
-                run_scoring(con, f"run{run}", now, settings)
-            else:
-                run_calibration(con, f"run{run}", now, settings, fitter=fitter)
-                run_scoring(con, f"run{run}", now, settings, source=executor_scoring(spark))
+            run_calibration(con, f"run{run}", now, settings, fitter=fitter)
+            run_scoring(con, f"run{run}", now, settings, source=source)
     yield cons
     for con in cons.values():
         con.close()
