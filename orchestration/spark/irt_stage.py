@@ -47,7 +47,7 @@ from orchestration.irt.scoring import ScoringSource
 from orchestration.irt.settings import IrtSettings
 from orchestration.progress import ProgressCallback, no_progress
 from orchestration.spark.irt import calibrate_distributed, calibrate_skills, score_learners
-from orchestration.spark.warehouse import TEMPORARY_PREFIX
+from orchestration.spark.warehouse import TEMPORARY_PREFIX, arrow_frame
 
 # The workspace tables ASSIGNED_RESPONSES joins, with the columns it reads.
 BOOK_TABLES = {
@@ -65,7 +65,7 @@ def assigned_responses(spark, con: duckdb.DuckDBPyConnection, skills: list[str])
     sql = ASSIGNED_RESPONSES
     for table, columns in BOOK_TABLES.items():
         arrow = con.sql(f"select {columns} from {table}").to_arrow_table()
-        frame = spark.createDataFrame(arrow)
+        frame = arrow_frame(spark, arrow)
         # The workspace's timestamps are UTC wall clocks; Spark's session time zone is UTC.
         frame = frame.select(
             *(
@@ -166,7 +166,7 @@ class ExecutorResponses:
 
     def __init__(self, spark, con: duckdb.DuckDBPyConnection, skill_id: str):
         learners = con.sql("select learner_id, is_changed from learners_to_score")
-        spark.createDataFrame(learners.to_arrow_table()).createOrReplaceTempView(
+        arrow_frame(spark, learners.to_arrow_table()).createOrReplaceTempView(
             TEMPORARY_PREFIX + "learners_to_score"
         )
         self.skill_id = skill_id

@@ -47,6 +47,16 @@ def attach_tables(spark, con: duckdb.DuckDBPyConnection, names: tuple[str, ...])
         con.execute(f"create or replace view {name} as select * from {parquet_source(spark, name)}")
 
 
+def arrow_frame(spark, arrow):
+    """A Spark DataFrame of an Arrow table; an empty one keeps its schema (Spark cannot build
+    a frame from an Arrow table without chunks)."""
+    if arrow.num_rows == 0:
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        return spark.createDataFrame([], from_arrow_schema(arrow.schema))
+    return spark.createDataFrame(arrow)
+
+
 def push_schema(spark, con: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
     """Overwrite Spark's ``schema.*`` with every table of ``schema`` in DuckDB."""
     spark.sql(f"create database if not exists {schema}")
@@ -64,7 +74,7 @@ def push_schema(spark, con: duckdb.DuckDBPyConnection, schema: str) -> list[str]
             for c in columns
         )
         arrow = con.sql(f"select {selected} from {schema}.{table}").to_arrow_table()
-        frame = spark.createDataFrame(arrow)
+        frame = arrow_frame(spark, arrow)
         frame.write.mode("overwrite").format("parquet").saveAsTable(f"{schema}.{table}")
     return tables
 

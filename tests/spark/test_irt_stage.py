@@ -25,6 +25,7 @@ from orchestration.irt.fitting import fit_skills
 from orchestration.irt.scoring import load_responses_to_score, run_scoring
 from orchestration.irt.settings import IrtSettings
 from orchestration.spark.irt_stage import executor_fitter, executor_scoring
+from orchestration.spark.warehouse import arrow_frame
 from tests.orchestration.irt.conftest import (
     N_LEARNERS,
     START,
@@ -143,3 +144,12 @@ def test_the_executors_score_what_this_process_scores(warehouses, table):
         )
         # the second run re-scored the learners with new responses, not everyone
         assert 0 < runs["run2"] < runs["run1"]
+
+
+def test_an_empty_workspace_table_keeps_its_columns_in_spark(spark):
+    """An irt.* table without rows (every skill short of data, as at XS) still goes to Spark:
+    Spark alone cannot build a frame from an Arrow table without chunks."""
+    con = duckdb.connect()
+    con.execute("create table empty (item_id varchar, thresholds double[], valid_from timestamp)")
+    frame = arrow_frame(spark, con.sql("from empty").to_arrow_table())
+    assert frame.columns == ["item_id", "thresholds", "valid_from"] and frame.count() == 0
