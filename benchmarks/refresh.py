@@ -46,6 +46,7 @@ import platform
 import re
 import resource
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -123,16 +124,25 @@ def stage_selection(stage: str):
 
 
 def run_stage_child(stage: str, result_path: Path) -> int:
-    """Execute one stage (or the whole job) of ``daily_refresh``; write figures as JSON."""
+    """Execute one stage (or the whole job) of ``daily_refresh``; write figures as JSON.
+
+    The child also reads the stage's rows in (before) and the rows ingest loaded (after) from
+    its engine's warehouse: on spark through the session the stage uses, started before the
+    stage so that the JVM start is timed on its own (``jvm_seconds``), not in ``seconds``.
+    """
     import dagster as dg
 
     from orchestration.definitions import defs
+    from orchestration.settings import load_settings
 
     job = defs.get_job_def("daily_refresh")
     selection = stage_selection(stage)
     keys = None
     if selection is not None:
         keys = sorted(selection.resolve(defs.resolve_asset_graph()))
+    reader = Reader(load_settings())
+    jvm_seconds = reader.start()
+    rows, before = rows_in(stage, reader), last_load_id(reader)
     started = time.perf_counter()
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(
@@ -142,6 +152,29 @@ def run_stage_child(stage: str, result_path: Path) -> int:
             run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
         )
     seconds = time.perf_counter() - started
+    figures = {
+        "stage": stage,
+        "engine": reader.engine,
+        "success": result.success,
+        "run_id": result.run_id,
+        "seconds": seconds,
+        "jvm_seconds": jvm_seconds,
+        "assets": len(keys) if keys is not None else None,
+        "rows_in": rows,
+        **stage_outputs(stage, reader, before, result.run_id),
+        "maxrss_self_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "maxrss_children_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+        **result_metadata(result),
+        "failures": [
+            f"{event.step_key}: {event.message}" for event in result.all_events if event.is_failure
+        ],
+    }
+    result_path.write_text(json.dumps(figures, indent=2), encoding="utf-8")
+    return 0 if result.success else 1
+
+
+def result_metadata(result) -> dict:
+    """dbt nodes' durations and the item-health seconds, from the run's materializations."""
     durations, health_seconds = {}, None
     for event in result.get_asset_materialization_events():
         materialization = event.step_materialization_data.materialization
@@ -151,22 +184,77 @@ def run_stage_child(stage: str, result_path: Path) -> int:
         health = materialization.metadata.get("health_seconds")
         if health is not None:
             health_seconds = float(health.value)
-    figures = {
-        "stage": stage,
-        "success": result.success,
-        "run_id": result.run_id,
-        "seconds": seconds,
-        "assets": len(keys) if keys is not None else None,
-        "maxrss_self_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-        "maxrss_children_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
-        "dbt_durations": durations,
-        "health_seconds": health_seconds,
-        "failures": [
-            f"{event.step_key}: {event.message}" for event in result.all_events if event.is_failure
-        ],
-    }
-    result_path.write_text(json.dumps(figures, indent=2), encoding="utf-8")
-    return 0 if result.success else 1
+    return {"dbt_durations": durations, "health_seconds": health_seconds}
+
+
+def stage_outputs(stage: str, reader: Reader, before: int, run_id: str) -> dict:
+    """What the parent prints about a stage's output: rows loaded, calibration runs."""
+    if stage in ("ingest", WHOLE):
+        return {
+            "ingested_rows": ingested_rows(reader, before),
+            "attempts": ingested_rows(reader, before, "attempts"),
+        }
+    if stage == "irt_calibrate":
+        return {"calibration_runs": calibration_runs(reader, run_id)}
+    return {}
+
+
+# ---------------------------------------------------------------------------------------------
+# Rows in the warehouse of either engine
+
+
+class Reader:
+    """Counts in the engine's warehouse: DuckDB read only, or Spark SQL in the stage's JVM."""
+
+    def __init__(self, settings: Settings):
+        self.engine = settings.engine
+        self.warehouse = settings.warehouse
+        self.spark = None
+
+    def start(self) -> float | None:
+        """On spark, the process's session (and Thrift server): the seconds it took to start."""
+        if self.engine != "spark":
+            return None
+        from orchestration.spark.session import get_spark
+
+        started = time.perf_counter()
+        self.spark = get_spark()
+        return time.perf_counter() - started
+
+    def rows(self, sql: str) -> list[tuple] | None:
+        """The rows of ``sql``; None when a table it reads is missing."""
+        if self.spark is not None:
+            from pyspark.errors import AnalysisException
+
+            try:
+                return [tuple(row) for row in self.spark.sql(sql).collect()]
+            except AnalysisException:  # no such table or schema (yet)
+                return None
+        if not self.warehouse.exists():
+            return None
+        con = duckdb.connect(str(self.warehouse), read_only=True)
+        try:
+            return con.execute(sql).fetchall()
+        except duckdb.CatalogException:
+            return None
+        finally:
+            con.close()
+
+    def value(self, sql: str, default=None):
+        rows = self.rows(sql)
+        return default if not rows else rows[0][0]
+
+    def tables(self, schema: str) -> list[str]:
+        """The base tables (no views) of ``schema``."""
+        if self.spark is not None:
+            if not self.spark.catalog.databaseExists(schema):
+                return []
+            return [t.name for t in self.spark.catalog.listTables(schema) if t.tableType != "VIEW"]
+        rows = self.rows(
+            "select table_name from information_schema.tables "
+            f"where table_schema = '{schema}' and table_type = 'BASE TABLE'"
+        )
+        return [r[0] for r in rows or []]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -194,8 +282,8 @@ def _vmrss_kb(pid: int) -> int:
     return 0
 
 
-def tree_rss_kb(root: int) -> int:
-    """VmRSS summed over ``root`` and all its descendants, from /proc."""
+def tree_rss_kb(root: int, seen: set[int] | None = None) -> int:
+    """VmRSS summed over ``root`` and all its descendants, from /proc (their pids: ``seen``)."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -205,6 +293,8 @@ def tree_rss_kb(root: int) -> int:
     total, todo = 0, [root]
     while todo:
         pid = todo.pop()
+        if seen is not None:
+            seen.add(pid)
         total += _vmrss_kb(pid)
         todo.extend(children.get(pid, ()))
     return total
@@ -217,16 +307,29 @@ class TreePeak(threading.Thread):
         super().__init__(daemon=True)
         self.pid = pid
         self.peak_kb = 0
+        self.seen: set[int] = set()
         self._stop_event = threading.Event()
 
     def run(self) -> None:
         while not self._stop_event.is_set():
-            self.peak_kb = max(self.peak_kb, tree_rss_kb(self.pid))
+            self.peak_kb = max(self.peak_kb, tree_rss_kb(self.pid, self.seen))
             self._stop_event.wait(POLL_SECONDS)
 
     def stop(self) -> None:
         self._stop_event.set()
         self.join()
+
+    def wait_descendants(self, timeout: float = 120.0) -> float:
+        """Wait until every process seen in the tree has exited: the JVM PySpark started
+        exits on its own after the child (Derby allows one JVM per metastore, and the next
+        stage's JVM opens the same one). The seconds waited."""
+        started = time.perf_counter()
+        others = self.seen - {self.pid}
+        while any(os.path.exists(f"/proc/{pid}") for pid in others):
+            if time.perf_counter() - started > timeout:
+                break
+            time.sleep(0.1)
+        return time.perf_counter() - started
 
 
 @dataclass
@@ -238,6 +341,7 @@ class Measure:
     seconds: float | None = None
     wall: float = 0.0
     peak_kb: int = 0
+    jvm: float | None = None
     ok: bool = True
     note: str = ""
     child: dict = field(default_factory=dict)
@@ -257,7 +361,9 @@ def run_child(cmd: list[str], env: dict[str, str], log_path: Path) -> tuple[floa
         poller.start()
         code = process.wait()
         poller.stop()
-    return time.perf_counter() - started, poller.peak_kb, code
+    wall = time.perf_counter() - started
+    poller.wait_descendants()
+    return wall, poller.peak_kb, code
 
 
 def run_stage(stage: str, env: dict[str, str], logs: Path, tag: str) -> Measure:
@@ -277,51 +383,26 @@ def run_stage(stage: str, env: dict[str, str], logs: Path, tag: str) -> Measure:
         child = json.loads(result_path.read_text(encoding="utf-8"))
         measure.child = child
         measure.seconds = child["seconds"]
+        measure.jvm = child.get("jvm_seconds")
+        measure.rows = child.get("rows_in")
         measure.peak_kb = max(peak_kb, child["maxrss_self_kb"], child["maxrss_children_kb"])
     if not measure.ok:
         measure.note = f"FAILED, see {logs / f'{tag}_{stage}.log'}"
     return measure
 
 
-def query(warehouse: Path, sql: str, default=None):
-    """One value from the warehouse, read only; ``default`` when it or the table is missing."""
-    if not warehouse.exists():
-        return default
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        return con.execute(sql).fetchone()[0]
-    except duckdb.CatalogException:
-        return default
-    finally:
-        con.close()
-
-
-def table_rows(warehouse: Path, schema: str, exclude: tuple[str, ...] = ()) -> int | None:
+def table_rows(reader: Reader, schema: str, exclude: tuple[str, ...] = ()) -> int | None:
     """Rows summed over the base tables of ``schema``."""
-    if not warehouse.exists():
+    names = [name for name in reader.tables(schema) if name not in exclude]
+    if not names:
         return None
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        names = [
-            r[0]
-            for r in con.execute(
-                "select table_name from information_schema.tables "
-                "where table_schema = ? and table_type = 'BASE TABLE'",
-                [schema],
-            ).fetchall()
-            if r[0] not in exclude
-        ]
-        return sum(
-            con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()[0] for name in names
-        )
-    finally:
-        con.close()
+    return sum(reader.value(f"select count(*) from {schema}.{name}", 0) for name in names)
 
 
-def rows_in(stage: str, warehouse: Path) -> int | None:
+def rows_in(stage: str, reader: Reader) -> int | None:
     """The input rows of a stage, read before it runs (ingest: see ``ingested_rows``)."""
     if stage == "staging":
-        return table_rows(warehouse, "raw", exclude=("load_ledger",))
+        return table_rows(reader, "raw", exclude=("load_ledger",))
     sql = {
         "intermediate": "select count(*) from staging.stg_attempts",
         "irt_calibrate": "select count(*) from intermediate.int_irt_responses",
@@ -329,43 +410,50 @@ def rows_in(stage: str, warehouse: Path) -> int | None:
         "marts": "select count(*) from irt.learner_abilities",
     }.get(stage)
     if sql:
-        return query(warehouse, sql)
+        return reader.value(sql)
     if stage == "publish":
-        return table_rows(warehouse, "marts")
+        return table_rows(reader, "marts")
     return None
 
 
-def last_load_id(warehouse: Path) -> int:
-    return query(warehouse, "select coalesce(max(load_id), 0) from raw.load_ledger", 0)
+def last_load_id(reader: Reader) -> int:
+    return int(reader.value("select coalesce(max(load_id), 0) from raw.load_ledger", 0))
 
 
-def ingested_rows(warehouse: Path, after_load_id: int, entity: str | None = None) -> int:
+def ingested_rows(reader: Reader, after_load_id: int, entity: str | None = None) -> int:
     """Rows of the files loaded with a load id above ``after_load_id``."""
     where = f" and entity = '{entity}'" if entity else ""
-    return query(
-        warehouse,
-        "select coalesce(sum(n_rows), 0) from raw.load_ledger "
-        f"where status = 'loaded' and load_id > {after_load_id}{where}",
-        0,
+    return int(
+        reader.value(
+            "select coalesce(sum(n_rows), 0) from raw.load_ledger "
+            f"where status = 'loaded' and load_id > {after_load_id}{where}",
+            0,
+        )
     )
+
+
+def calibration_runs(reader: Reader, run_id: str) -> list[list]:
+    """Per skill: the calibration figures of the run ``run_id`` (irt.calibration_runs)."""
+    rows = reader.rows(
+        "select skill_id, run_type, n_learners, n_items, n_new_items, n_responses, "
+        f"iterations, converged, seconds from irt.calibration_runs where run_id = '{run_id}' "
+        "order by seconds desc"
+    )
+    return [[v if isinstance(v, str | bool | None) else float(v) for v in r] for r in rows or []]
 
 
 def run_refresh(stages: list[str], env: dict[str, str], logs: Path, tag: str) -> list[Measure]:
     """Run ``stages`` in order; stop after a failed one."""
-    warehouse = Path(env["SKILLGAP_WAREHOUSE"])
     measures = []
     for stage in stages:
-        before = last_load_id(warehouse)
-        rows = rows_in(stage, warehouse)
         print(f"  {tag}: {LABELS.get(stage, stage)} ...", end="", flush=True)
         measure = run_stage(stage, env, logs, tag)
         if stage in ("ingest", WHOLE):
-            rows = ingested_rows(warehouse, before)
-            attempts = ingested_rows(warehouse, before, "attempts")
-            measure.child["attempts"] = attempts
-            measure.note = f"{attempts:,} attempts"
-        measure.rows = rows
-        print(f" {measure.seconds or measure.wall:.1f} s, {measure.peak_mb:,.0f} MB")
+            measure.rows = measure.child.get("ingested_rows")
+            attempts = measure.child.get("attempts")
+            measure.note = measure.note or f"{fmt(attempts, ',d')} attempts"
+        jvm = f" (+ {measure.jvm:.1f} s JVM start)" if measure.jvm is not None else ""
+        print(f" {measure.seconds or measure.wall:.1f} s{jvm}, {measure.peak_mb:,.0f} MB")
         measures.append(measure)
         if not measure.ok:
             print(f"  {measure.note}")
@@ -470,7 +558,10 @@ def print_table(
     title: str, measures: list[Measure], full: list[Measure] | None = None, total: bool = True
 ) -> None:
     by_label = {m.label: m for m in full or []}
-    header = f"{'stage':<15}{'rows in':>13}{'seconds':>10}{'wall s':>9}{'peak MB':>10}"
+    jvm = any(m.jvm is not None for m in measures)
+    header = f"{'stage':<15}{'rows in':>13}{'seconds':>10}"
+    header += f"{'JVM s':>8}" if jvm else ""
+    header += f"{'wall s':>9}{'peak MB':>10}"
     if full is not None:
         header += f"{'x full':>8}"
     print()
@@ -478,10 +569,9 @@ def print_table(
     print(header + "  note")
     print("-" * (len(header) + 6))
     for m in measures:
-        line = (
-            f"{m.label:<15}{fmt(m.rows, ',d'):>13}{fmt(m.seconds, '.1f'):>10}"
-            f"{m.wall:>9.1f}{m.peak_mb:>10,.0f}"
-        )
+        line = f"{m.label:<15}{fmt(m.rows, ',d'):>13}{fmt(m.seconds, '.1f'):>10}"
+        line += f"{fmt(m.jvm, '.1f'):>8}" if jvm else ""
+        line += f"{m.wall:>9.1f}{m.peak_mb:>10,.0f}"
         if full is not None:
             base = by_label.get(m.label)
             ratio = m.seconds / base.seconds if base and base.seconds and m.seconds else None
@@ -491,10 +581,49 @@ def print_table(
         return
     stages = [m for m in measures if m.label != "generate"]
     seconds = sum(m.seconds or 0 for m in stages)
+    line = f"{'refresh total':<15}{'':>13}{seconds:>10.1f}"
+    line += f"{sum(m.jvm or 0 for m in stages):>8.1f}" if jvm else ""
     wall = sum(m.wall for m in stages)
     peak = max((m.peak_mb for m in stages), default=0)
     print("-" * (len(header) + 6))
-    print(f"{'refresh total':<15}{'':>13}{seconds:>10.1f}{wall:>9.1f}{peak:>10,.0f}")
+    print(f"{line}{wall:>9.1f}{peak:>10,.0f}")
+
+
+def comparison_lines(duck: list[Measure], spark: list[Measure]) -> list[str]:
+    """One row per stage: duckdb's rows in, seconds, peak MB beside spark's (with its JVM
+    start, which ``seconds`` leaves out), and spark / duckdb by seconds."""
+    by_label = {m.label: m for m in spark}
+    head = f"{'':<15}{'duckdb':-^32}  {'spark':-^40}"
+    header = (
+        f"{'stage':<15}{'rows in':>12}{'seconds':>10}{'peak MB':>10}  "
+        f"{'rows in':>12}{'seconds':>10}{'JVM s':>8}{'peak MB':>10}{'spark/duckdb':>14}"
+    )
+    lines = [head, header, "-" * len(header)]
+    totals = [0.0, 0.0, 0.0]
+
+    def row(label, d: Measure | None, s: Measure | None) -> str:
+        ratio = None
+        if d and s and d.seconds and s.seconds is not None:
+            ratio = s.seconds / d.seconds
+        return (
+            f"{label:<15}{fmt(d and d.rows, ',d'):>12}{fmt(d and d.seconds, '.1f'):>10}"
+            f"{fmt(d and d.peak_mb, ',.0f'):>10}  {fmt(s and s.rows, ',d'):>12}"
+            f"{fmt(s and s.seconds, '.1f'):>10}{fmt(s and s.jvm, '.1f'):>8}"
+            f"{fmt(s and s.peak_mb, ',.0f'):>10}{fmt(ratio, '.1f'):>14}"
+        )
+
+    for d in duck:
+        s = by_label.get(d.label)
+        lines.append(row(d.label, d, s))
+        totals[0] += d.seconds or 0
+        totals[1] += (s.seconds or 0) if s else 0
+        totals[2] += (s.jvm or 0) if s else 0
+    total_d = Measure("", seconds=totals[0], peak_kb=max((m.peak_kb for m in duck), default=0))
+    total_s = Measure(
+        "", seconds=totals[1], jvm=totals[2], peak_kb=max((m.peak_kb for m in spark), default=0)
+    )
+    lines += ["-" * len(header), row("refresh total", total_d, total_s)]
+    return lines
 
 
 def print_slowest_dbt(measures: list[Measure], top: int = 5) -> None:
@@ -508,19 +637,9 @@ def print_slowest_dbt(measures: list[Measure], top: int = 5) -> None:
         print(f"  {m.label}: {sum(durations.values()):.1f} s in dbt nodes; slowest: {listed}")
 
 
-def print_calibration_runs(warehouse: Path, measure: Measure | None) -> None:
-    if measure is None or not measure.child.get("run_id") or not warehouse.exists():
-        return
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        rows = con.execute(
-            "select skill_id, run_type, n_learners, n_items, n_new_items, n_responses, "
-            "iterations, converged, seconds from irt.calibration_runs where run_id = ? "
-            "order by seconds desc",
-            [measure.child["run_id"]],
-        ).fetchall()
-    finally:
-        con.close()
+def print_calibration_runs(measure: Measure | None) -> None:
+    """Per skill, from irt.calibration_runs as the calibration stage's child read it."""
+    rows = (measure.child.get("calibration_runs") if measure else None) or []
     if not rows:
         return
     print(
@@ -529,8 +648,8 @@ def print_calibration_runs(warehouse: Path, measure: Measure | None) -> None:
     )
     for skill, run_type, learners, items, new, responses, iterations, converged, s in rows:
         print(
-            f"  {skill:<24}{run_type:<14}{learners:>10,}{items:>7}{new:>5}{responses:>12,}"
-            f"{iterations:>6}{str(converged):>6}{s:>9.1f}"
+            f"  {skill:<24}{run_type:<14}{learners:>10,.0f}{items:>7.0f}{new:>5.0f}"
+            f"{responses:>12,.0f}{iterations:>6.0f}{str(converged):>6}{s:>9.1f}"
         )
     print(
         f"  {len(rows)} skills, {sum(r[-1] for r in rows):.1f} s summed over skills "
@@ -544,16 +663,30 @@ def print_calibration_runs(warehouse: Path, measure: Measure | None) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def environment(workdir: Path, warehouse_dir: Path) -> tuple[Settings, dict[str, str]]:
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def environment(workdir: Path, folder: Path, engine: str) -> tuple[Settings, dict[str, str]]:
+    """Paths of one engine's run: landing in ``workdir``, everything it writes in ``folder``
+    (on spark: the metastore, Parquet warehouse and conf in ``folder/spark``, and a free port
+    for the Thrift server, so that no other Spark on the machine shares either)."""
     settings = Settings(
         landing_dir=workdir / "landing",
-        warehouse=warehouse_dir / "warehouse.duckdb",
-        serving=warehouse_dir / "serving.duckdb",
-        dagster_home=workdir / "dagster_home",
+        warehouse=folder / "warehouse.duckdb",
+        serving=folder / "serving.duckdb",
+        dagster_home=folder / "dagster_home",
+        engine=engine,
+        spark_home=folder / "spark",
     )
     env = {**os.environ, **settings.as_env()}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONUNBUFFERED"] = "1"
+    if engine == "spark":
+        env["SKILLGAP_SPARK_THRIFT_PORT"] = str(free_port())
+        env.pop("SKILLGAP_SPARK_CONF_DIR", None)
     return settings, env
 
 
@@ -561,11 +694,112 @@ def reset_warehouse(settings: Settings) -> None:
     for path in (settings.warehouse, settings.serving):
         for candidate in (path, path.with_name(path.name + ".wal")):
             candidate.unlink(missing_ok=True)
+    if settings.engine == "spark":
+        shutil.rmtree(settings.spark_home, ignore_errors=True)
+    shutil.rmtree(settings.dagster_home, ignore_errors=True)
 
 
-def main(argv: list[str] | None = None) -> int:
+@dataclass
+class EngineRun:
+    """The figures of one engine: full and daily stage by stage, the unsplit cross-check."""
+
+    engine: str
+    full: list[Measure] = field(default_factory=list)
+    daily: list[Measure] = field(default_factory=list)
+    whole: list[Measure] = field(default_factory=list)
+    load_before: str = ""
+    load_after: str = ""
+
+
+def engine_folder(workdir: Path, engine: str) -> Path:
+    """duckdb in the work folder itself (as before there were two engines), spark beside."""
+    return workdir if engine == "duckdb" else workdir / engine
+
+
+def run_engine(engine: str, workdir: Path, last_day: date, args) -> EngineRun:
+    """Full refresh, then the held-back day, on ``engine``; optionally the unsplit job."""
+    from orchestration.dbt_project import parse_manifest
+    from orchestration.refresh import prepare_environment
+
+    run = EngineRun(engine, load_before=load())
+    folder = engine_folder(workdir, engine)
+    logs = workdir / "logs" / engine
+    settings, env = environment(workdir, folder, engine)
+    print(f"\n=== engine {engine}: load average {run.load_before}; writes in {folder} ===")
+    # Whatever a previous run left: the landing folder starts without the last day.
+    move_day(settings.landing_dir, workdir / "holdback", last_day)
+    # A fresh warehouse and Dagster instance; the manifest the dbt assets are built from.
+    reset_warehouse(settings)
+    prepare_environment(settings)
+    if engine == "spark":
+        os.environ["SKILLGAP_SPARK_THRIFT_PORT"] = env["SKILLGAP_SPARK_THRIFT_PORT"]
+    parse_manifest()
+    stage_ids = [s for s, _ in STAGES]
+    print("full refresh:")
+    run.full = run_refresh(stage_ids, env, logs, "full")
+    if all(m.ok for m in run.full) and not args.full_only:
+        moved = move_day(workdir / "holdback", settings.landing_dir, last_day)
+        print(f"landed {moved} files of {last_day}; daily refresh:")
+        run.daily = run_refresh(stage_ids, env, logs, "daily")
+    if args.whole:
+        whole_settings, whole_env = environment(workdir, folder / "whole", engine)
+        reset_warehouse(whole_settings)
+        prepare_environment(whole_settings)
+        move_day(settings.landing_dir, workdir / "holdback", last_day)
+        print("unsplit job (cross-check):")
+        run.whole += run_refresh([WHOLE], whole_env, logs, "whole_full")
+        move_day(workdir / "holdback", settings.landing_dir, last_day)
+        run.whole += run_refresh([WHOLE], whole_env, logs, "whole_daily")
+        run.whole[0].label, run.whole[-1].label = "whole, full", "whole, daily"
+    run.load_after = load()
+    print(f"=== engine {engine} done: load average {run.load_after} ===")
+    return run
+
+
+def report_engine(run: EngineRun, gen: Measure) -> None:
+    """The tables of one engine, as the benchmark printed them before it had two."""
+    name = run.engine
+    print(f"\n##### engine {name} (load average before {run.load_before}, after {run.load_after})")
+    print_table(f"FULL REFRESH, {name} (stage by stage)", [gen, *run.full])
+    print_slowest_dbt(run.full)
+    print(f"IRT calibration per skill, full refresh, {name} (irt.calibration_runs):")
+    print_calibration_runs({m.label: m for m in run.full}.get(LABELS["irt_calibrate"]))
+    if run.daily:
+        full, daily = run.full, run.daily
+        print_table(f"DAILY REFRESH, {name} (one more day landed)", daily, full)
+        print_slowest_dbt(daily)
+        full_s = sum(m.seconds or 0 for m in full)
+        daily_s = sum(m.seconds or 0 for m in daily)
+        full_wall = sum(m.wall for m in full)
+        daily_wall = sum(m.wall for m in daily)
+        full_att = full[0].child.get("attempts") or 0
+        day_att = daily[0].child.get("attempts") or 0
+        share = f"{day_att / full_att:.1%}" if full_att else "-"
+        print(
+            f"daily / full: {daily_s / full_s:.2f} by seconds, {daily_wall / full_wall:.2f} "
+            f"by wall; the day landed {day_att:,} attempts = {share} of the full refresh's"
+        )
+    if run.whole:
+        print_table(f"UNSPLIT JOB, {name} (one process per refresh)", run.whole, total=False)
+
+
+def report_both(duck: EngineRun, spark: EngineRun) -> None:
+    print("\n##### duckdb and spark side by side (seconds exclude spark's JVM start)")
+    for title, d, s in (("FULL", duck.full, spark.full), ("DAILY", duck.daily, spark.daily)):
+        if d and s:
+            print(f"\n{title} REFRESH, both engines")
+            print("\n".join(comparison_lines(d, s)))
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=sorted(SIZES), default="S")
+    parser.add_argument(
+        "--engine",
+        choices=("duckdb", "spark", "both"),
+        default="duckdb",
+        help="the warehouse engine (both: duckdb, then spark on the same landing files)",
+    )
     parser.add_argument(
         "--workdir", type=Path, default=None, help="default /tmp/skillgap-bench/<size>"
     )
@@ -584,86 +818,49 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--child-stage", help=argparse.SUPPRESS)
     parser.add_argument("--child-result", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     if args.child_stage:
         return run_stage_child(args.child_stage, args.child_result)
-
-    from orchestration.dbt_project import parse_manifest
-    from orchestration.refresh import prepare_environment
 
     size = SIZES[args.size]
     workdir = (args.workdir or Path("/tmp/skillgap-bench") / args.size).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    logs = workdir / "logs"
-    settings, env = environment(workdir, workdir)
+    engines = ("duckdb", "spark") if args.engine == "both" else (args.engine,)
+    _, env = environment(workdir, workdir, "duckdb")
     print(
         f"skillgap whole-refresh benchmark, size {args.size}: {size.companies:,} companies, "
         f"{size.learners:,} learners, {size.days} days + 1 daily ({size.approx_attempts} "
-        f"attempts); seed {SEED}"
+        f"attempts); seed {SEED}; engines {', '.join(engines)}"
     )
     print("\n".join(machine()))
     print(f"load average at start: {load()}")
-    print(f"work folder: {workdir} (one log per stage in {logs})")
+    print(f"work folder: {workdir} (one log per stage in {workdir / 'logs'}/<engine>)")
     started = time.perf_counter()
 
     gen = generate(size, workdir, args.keep, env)
     last_day = DEFAULT_START + timedelta(days=size.days)
-    odd = check_naming(settings.landing_dir) + check_naming(workdir / "holdback")
+    odd = check_naming(workdir / "landing") + check_naming(workdir / "holdback")
     if odd:
         print(f"warning: {len(odd)} landing files not named <entity>_<date>...: {odd[:5]}")
-    # Whatever a previous run left: the landing folder starts without the last day.
-    move_day(settings.landing_dir, workdir / "holdback", last_day)
+    move_day(workdir / "landing", workdir / "holdback", last_day)
     held = sum(1 for p in (workdir / "holdback").rglob("*") if p.is_file())
     print(f"held back {held} files of {last_day} for the daily run")
 
-    # A fresh warehouse and Dagster instance; the manifest the dbt assets are built from.
-    reset_warehouse(settings)
-    shutil.rmtree(settings.dagster_home, ignore_errors=True)
-    prepare_environment(settings)
-    parse_manifest()
+    runs = [run_engine(engine, workdir, last_day, args) for engine in engines]
+    if "spark" in engines:
+        # The dbt assets are defined from target/manifest.json, parsed for the engine of the
+        # last run: leave the project's default (duckdb) one, as make manifest writes it.
+        from orchestration.dbt_project import parse_manifest
 
-    stage_ids = [s for s, _ in STAGES]
-    print("full refresh:")
-    full = run_refresh(stage_ids, env, logs, "full")
-    daily: list[Measure] = []
-    if all(m.ok for m in full) and not args.full_only:
-        moved = move_day(workdir / "holdback", settings.landing_dir, last_day)
-        print(f"landed {moved} files of {last_day}; daily refresh:")
-        daily = run_refresh(stage_ids, env, logs, "daily")
-
-    whole: list[Measure] = []
-    if args.whole:
-        whole_settings, whole_env = environment(workdir, workdir / "whole")
-        reset_warehouse(whole_settings)
-        whole_settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
-        move_day(settings.landing_dir, workdir / "holdback", last_day)
-        print("unsplit job (cross-check):")
-        whole += run_refresh([WHOLE], whole_env, logs, "whole_full")
-        move_day(workdir / "holdback", settings.landing_dir, last_day)
-        whole += run_refresh([WHOLE], whole_env, logs, "whole_daily")
-        whole[0].label, whole[-1].label = "whole, full", "whole, daily"
-
-    print_table("FULL REFRESH (stage by stage)", [gen, *full])
-    print_slowest_dbt(full)
-    print("IRT calibration per skill, full refresh (irt.calibration_runs):")
-    calibrate = {m.label: m for m in full}.get(LABELS["irt_calibrate"])
-    print_calibration_runs(settings.warehouse, calibrate)
-    if daily:
-        print_table("DAILY REFRESH (one more day landed)", daily, full)
-        print_slowest_dbt(daily)
-        full_s = sum(m.seconds or 0 for m in full)
-        daily_s = sum(m.seconds or 0 for m in daily)
-        full_wall = sum(m.wall for m in full)
-        daily_wall = sum(m.wall for m in daily)
-        full_att = full[0].child.get("attempts", 0)
-        day_att = daily[0].child.get("attempts", 0)
-        share = f"{day_att / full_att:.1%}" if full_att else "-"
-        print(
-            f"daily / full: {daily_s / full_s:.2f} by seconds, {daily_wall / full_wall:.2f} "
-            f"by wall; the day landed {day_att:,} attempts = {share} of the full refresh's"
-        )
-    if whole:
-        print_table("UNSPLIT JOB (one process per refresh, cross-check)", whole, total=False)
+        parse_manifest({**os.environ, "SKILLGAP_ENGINE": "duckdb"})
+    for run in runs:
+        report_engine(run, gen)
+    if len(runs) == 2:
+        report_both(*runs)
     print()
     print(f"load average at end: {load()}; benchmark took {time.perf_counter() - started:.0f} s")
     print(

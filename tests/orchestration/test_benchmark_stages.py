@@ -36,3 +36,49 @@ def test_stages_build_and_cover_the_job(benchmark):
         job.get_subset(asset_selection=keys)  # raises when a multi-asset is split
         covered |= keys
     assert covered >= {key for key in job.asset_layer.executable_asset_keys}
+
+
+def test_two_engines_print_side_by_side_with_their_ratio(benchmark):
+    measure = benchmark.Measure
+    duck = [
+        measure("ingest", rows=1_000, seconds=2.0, peak_kb=100 * 1024),
+        measure("staging", rows=900, seconds=10.0, peak_kb=300 * 1024),
+    ]
+    # spark failed after ingest: its staging is missing, not zero
+    spark = [measure("ingest", rows=1_000, seconds=8.0, jvm=20.5, peak_kb=900 * 1024)]
+    lines = benchmark.comparison_lines(duck, spark)
+    rows = {line.split()[0]: line.split()[1:] for line in lines[3:] if line[0] != "-"}
+    assert rows["ingest"] == ["1,000", "2.0", "100", "1,000", "8.0", "20.5", "900", "4.0"]
+    assert rows["staging"] == ["900", "10.0", "300", "-", "-", "-", "-", "-"]
+    # totals: seconds summed (JVM apart), peak the largest of any stage
+    assert rows["refresh"] == ["total", "-", "12.0", "300", "-", "8.0", "20.5", "900", "0.7"]
+    assert len({len(line) for line in lines[1:]}) == 1  # the columns line up
+
+
+def test_rows_are_read_from_the_duckdb_warehouse(benchmark, tmp_path):
+    import duckdb
+
+    from orchestration.settings import load_settings
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    reader = benchmark.Reader(load_settings({"SKILLGAP_WAREHOUSE": str(warehouse)}))
+    assert reader.start() is None  # no JVM on duckdb
+    assert benchmark.rows_in("staging", reader) is None  # no warehouse yet
+    assert benchmark.last_load_id(reader) == 0
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create schema raw")
+        con.execute(
+            "create table raw.load_ledger (load_id int, entity text, status text, n_rows int)"
+        )
+        con.execute(
+            "insert into raw.load_ledger values (1, 'attempts', 'loaded', 5), "
+            "(2, 'attempts', 'loaded', 7), (2, 'learners', 'loaded', 3), (2, 'x', 'failed', 9)"
+        )
+        con.execute("create table raw.attempts as select range as id from range(4)")
+        con.execute("create view raw.attempts_view as select * from raw.attempts")
+    assert benchmark.last_load_id(reader) == 2
+    assert benchmark.ingested_rows(reader, 1) == 10
+    assert benchmark.ingested_rows(reader, 0, "attempts") == 12
+    # staging reads all raw tables but the ledger, and no views
+    assert benchmark.rows_in("staging", reader) == 4
+    assert benchmark.rows_in("marts", reader) is None  # irt not built yet
