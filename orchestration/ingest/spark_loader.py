@@ -9,8 +9,10 @@ file system Spark reads (``s3a://`` on a cluster; discovery here walks a local f
 Whole or not at all: each file is read and materialised (``localCheckpoint``) on its own, so
 one that cannot be parsed is recorded as failed and adds no rows; the rows of the files that
 loaded are then written with one insert per entity, followed by that entity's ledger rows.
-Parquet tables have no transactions: a crash between the two leaves rows without a ledger
-row, which the next run loads again (docs/scale-out.md, what is fragile).
+Parquet tables have no transactions, so a run that stops between the two leaves rows without
+a ledger row. Each ``raw.<entity>`` is partitioned by ``_load_id`` and load_ids only grow, so
+the next ingest first drops the partitions above the ledger's last load_id: the result is
+as if the stopped run had not happened (:func:`drop_unledgered_rows`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from pathlib import Path
 
 from orchestration.ingest.contract import (
     ENTITIES,
-    LINEAGE_COLUMNS,
     LandingFileError,
     discover_files,
     file_format,
@@ -60,9 +61,52 @@ def ensure_raw_schema(spark) -> None:
     for spec in ENTITIES.values():
         text = ", ".join(f"{c} string" for c in spec.columns)
         spark.sql(
-            f"create table if not exists raw.{spec.name} ({text}, _load_id int, "
-            "_source_file string, _row_number bigint) using parquet"
+            f"create table if not exists raw.{spec.name} ({text}, _source_file string, "
+            "_row_number bigint, _load_id int) using parquet partitioned by (_load_id)"
         )
+
+
+def drop_unledgered_rows(spark) -> dict[str, int]:
+    """Drop the raw rows of loads that have no ledger row (a run stopped between an entity's
+    rows and its ledger rows); return the load_ids dropped per entity.
+
+    Load ids only grow and an entity's ledger rows are written right after its rows, so the
+    rows to drop are exactly those above the ledger's last load_id: whole ``_load_id``
+    partitions, found in the metastore without reading data. A raw table made before it was
+    partitioned is rewritten without those rows instead.
+    """
+    last = spark.sql("select coalesce(max(load_id), 0) from raw.load_ledger").first()[0]
+    dropped = {}
+    for entity in ENTITIES:
+        table = f"raw.{entity}"
+        if "_load_id" not in {c.name for c in spark.catalog.listColumns(table) if c.isPartition}:
+            dropped[entity] = rewrite_without_loads_after(spark, table, last)
+            continue
+        loads = [
+            int(row[0].split("=", 1)[1]) for row in spark.sql(f"show partitions {table}").collect()
+        ]
+        dropped[entity] = sorted(load for load in loads if load > last)
+        for load in dropped[entity]:
+            spark.sql(f"alter table {table} drop if exists partition (_load_id = {load})")
+    return {entity: loads for entity, loads in dropped.items() if loads}
+
+
+def rewrite_without_loads_after(spark, table: str, last: int) -> list[int]:
+    """``drop_unledgered_rows`` on an unpartitioned raw table: rewrite it through a copy."""
+    loads = [
+        row[0]
+        for row in spark.sql(
+            f"select distinct _load_id from {table} where _load_id > {last} order by 1"
+        ).collect()
+    ]
+    if loads:
+        kept = f"{table}__kept"
+        spark.sql(f"drop table if exists {kept}")
+        spark.sql(f"create table {kept} using parquet as select * from {table} "
+                  f"where _load_id <= {last}")  # fmt: skip
+        spark.sql(f"insert overwrite table {table} select * from {kept}")
+        spark.sql(f"drop table {kept}")
+    return loads
 
 
 def read_index(spark) -> tuple[LedgerIndex, int]:
@@ -184,17 +228,23 @@ class SparkIngest:
 
     def flush(self, entity: str) -> None:
         """Write the loaded rows of ``entity``, then the ledger rows so far."""
+        self.write_rows(entity)
+        self.write_ledger()
+        self.frames, self.ledger = [], []
+
+    def write_rows(self, entity: str) -> None:
         if self.frames:
             union = self.frames[0]
             for frame in self.frames[1:]:
                 union = union.unionByName(frame)
-            union.select(*ENTITIES[entity].columns, *LINEAGE_COLUMNS).write.insertInto(
-                f"raw.{entity}"
-            )
+            # insertInto is by position: the table's order (the partition column last).
+            table = f"raw.{entity}"
+            union.select(*self.spark.table(table).columns).write.insertInto(table)
+
+    def write_ledger(self) -> None:
         if self.ledger:
             schema = ", ".join(f"{name} {kind}" for name, kind in LEDGER_COLUMNS)
             self.spark.createDataFrame(self.ledger, schema).write.insertInto("raw.load_ledger")
-        self.frames, self.ledger = [], []
 
 
 def ingest_landing_spark(
@@ -205,6 +255,7 @@ def ingest_landing_spark(
 ) -> IngestReport:
     """Load every new landing in load order; the Spark twin of ``ingest_landing``."""
     ensure_raw_schema(spark)
+    drop_unledgered_rows(spark)
     run = SparkIngest(spark, landing_dir, (now or datetime.now(UTC)).replace(tzinfo=None))
     candidates = [
         (entity, path, path.relative_to(landing_dir).as_posix())
