@@ -1,5 +1,7 @@
-"""Ingest on Spark is whole or not at all across a stop between an entity's rows and its
-ledger rows: the next ingest gives the row accounting of a clean ingest."""
+"""Ingest on Spark: whole or not at all across a stop between an entity's rows and its ledger
+rows (the next ingest gives the row accounting of a clean ingest), and the same ledger and
+rows from a landing URI read through Hadoop's FileSystem (``file://``, the code path of
+``s3a://`` and the other object stores) as from the local folder."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import pytest
 
 from orchestration.ingest import spark_loader
 from orchestration.ingest.contract import ENTITIES
-from orchestration.ingest.spark_loader import ingest_landing_spark
+from orchestration.ingest.spark_loader import ingest_landing_spark, unresolved_failures_spark
 from sample_data import generate
 
 pytestmark = pytest.mark.slow
@@ -19,6 +21,14 @@ NOW = datetime(2026, 7, 1)
 
 class StoppedError(RuntimeError):
     """The simulated crash."""
+
+
+@pytest.fixture(scope="module")
+def landing(tmp_path_factory):
+    root = tmp_path_factory.mktemp("landing")
+    generate(root / "landing", root / "truth", companies=3, learners=30, days=2, seed=11)
+    (root / "landing" / "attempts" / ".hidden.csv").write_text("not data\n")
+    return root / "landing"
 
 
 @pytest.fixture
@@ -53,9 +63,7 @@ def accounting(spark) -> dict:
     return {"rows": rows, "ledger": ledger}
 
 
-def test_a_stop_between_rows_and_ledger_leaves_no_trace(spark, raw, tmp_path, monkeypatch):
-    landing = tmp_path / "landing"
-    generate(landing, tmp_path / "truth", companies=3, learners=40, days=3, seed=11)
+def test_a_stop_between_rows_and_ledger_leaves_no_trace(spark, raw, landing, monkeypatch):
     raw("clean")
     ingest_landing_spark(spark, landing, now=NOW)
     clean = accounting(spark)
@@ -80,3 +88,19 @@ def test_a_stop_between_rows_and_ledger_leaves_no_trace(spark, raw, tmp_path, mo
     assert sorted(spark_loader.drop_unledgered_rows(spark)) == ["attempts"]
     ingest_landing_spark(spark, landing, now=NOW)
     assert accounting(spark) == clean
+
+
+def test_a_landing_uri_is_read_through_hadoop_as_the_local_folder(spark, raw, landing):
+    raw("local")
+    local = ingest_landing_spark(spark, landing, now=NOW)
+    expected = accounting(spark), unresolved_failures_spark(spark, landing)
+    raw("uri")
+    uri = landing.as_uri()
+    assert uri.startswith("file:///")
+    through_hadoop = ingest_landing_spark(spark, uri, now=NOW)
+    assert [f.file_path for f in through_hadoop.files] == [f.file_path for f in local.files]
+    assert (accounting(spark), unresolved_failures_spark(spark, uri)) == expected
+    assert expected[1], "the sample's corrupt file is reported through both paths"
+    # A second ingest of the URI finds every file already loaded, by content hash.
+    again = ingest_landing_spark(spark, uri, now=NOW)
+    assert {f.status for f in again.files} == {"skipped"}
