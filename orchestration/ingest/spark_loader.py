@@ -72,7 +72,7 @@ def ensure_raw_schema(spark) -> None:
         )
 
 
-def drop_unledgered_rows(spark) -> dict[str, int]:
+def drop_unledgered_rows(spark) -> dict[str, list[int]]:
     """Drop the raw rows of loads that have no ledger row (a run stopped between an entity's
     rows and its ledger rows); return the load_ids dropped per entity.
 
