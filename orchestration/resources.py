@@ -47,6 +47,26 @@ class Warehouse(dg.ConfigurableResource):
             with self.connect() as con:
                 yield con
 
+    def irt_fitter(self):
+        """What fits the skills of a calibration run: threads here, or Spark's executors."""
+        if self.engine == "spark":
+            from orchestration.spark.irt_stage import executor_fitter
+
+            return executor_fitter(self.spark())
+        from orchestration.irt.fitting import fit_skills
+
+        return fit_skills
+
+    def irt_scoring_source(self):
+        """Where the EAP of the learners to score runs: here, or on Spark's executors."""
+        if self.engine == "spark":
+            from orchestration.spark.irt_stage import executor_scoring
+
+            return executor_scoring(self.spark())
+        from orchestration.irt.scoring import load_responses_to_score
+
+        return load_responses_to_score
+
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         path = self.resolved_path()

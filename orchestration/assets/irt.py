@@ -170,16 +170,17 @@ def information_chart(information: dict[str, list[float]]) -> dg.MetadataValue:
 def irt_calibration(context: dg.AssetExecutionContext, config: IrtConfig, warehouse: Warehouse):
     """Calibrate each skill (2PL for quizzes, graded response for assignments)."""
     now = datetime.now(UTC).replace(tzinfo=None)
+    fitter = warehouse.irt_fitter()
     with warehouse.irt_connect() as con:
         settings = config.settings()
-        summary = run_calibration(
-            con, context.run.run_id, now, settings, progress_logger(context.log, "skills")
-        )
+        progress = progress_logger(context.log, "skills")
+        summary = run_calibration(con, context.run.run_id, now, settings, progress, fitter)
         health = run_item_health(
             con, context.run.run_id, now, settings, progress_logger(context.log, "skills checked")
         )
         if health.versions:
-            summary = calibrate_versions(con, summary, health.items_to_refit(), settings, now)
+            refit = health.items_to_refit()
+            summary = calibrate_versions(con, summary, refit, settings, now, fitter)
     for run in summary.runs:
         context.log.info(
             f"{run.skill_id}: {run.run_type}, {run.n_items} items "
@@ -294,10 +295,10 @@ def calibration_checks(summary: CalibrationSummary):
 def irt_scoring(context: dg.AssetExecutionContext, config: IrtConfig, warehouse: Warehouse):
     """Score learners with new responses (EAP); others keep their theta exactly."""
     now = datetime.now(UTC).replace(tzinfo=None)
+    source = warehouse.irt_scoring_source()
     with warehouse.irt_connect() as con:
-        summary = run_scoring(
-            con, context.run.run_id, now, config.settings(), progress_logger(context.log, "skills")
-        )
+        progress = progress_logger(context.log, "skills")
+        summary = run_scoring(con, context.run.run_id, now, config.settings(), progress, source)
         # The asset check: a sample re-scored from scratch equals what was stored.
         verified = verify_scoring(con, sample_per_skill=VERIFIED_PER_SKILL)
     yield from scoring_results(summary)

@@ -236,15 +236,22 @@ def skill_drift(
     }
 
 
+def unhealthy_anchors(stored: irt_models.Calibration, settings: IrtSettings) -> np.ndarray:
+    """The stored items flagged by item health (dif, drift), unless they are kept."""
+    if settings.keep_flagged_items:
+        return stored.items[:0]
+    flags = np.array([flag or "" for flag in stored.flag], dtype=object)
+    return stored.items[np.isin(flags, HEALTH_FLAGS)]
+
+
 def without_unhealthy_anchors(
     data: SkillResponses, stored: irt_models.Calibration, settings: IrtSettings
 ) -> SkillResponses:
     """The responses without those of anchors flagged by item health (dif, drift): they no
     longer pull the latent distribution of an anchored calibration. The items stay among the
     fixed items, so their stored parameters and flags are carried into the result unchanged."""
-    flags = np.array([flag or "" for flag in stored.flag], dtype=object)
-    unhealthy = stored.items[np.isin(flags, HEALTH_FLAGS)]
-    if settings.keep_flagged_items or not len(unhealthy):
+    unhealthy = unhealthy_anchors(stored, settings)
+    if not len(unhealthy):
         return data
     keep = ~np.isin(data.items, unhealthy)
     columns = ("learners", "items", "responses", "n_categories", "groups", "submitted_at")

@@ -10,7 +10,7 @@ an estimate from the responses submitted by then.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -135,9 +135,57 @@ def _register_scores(con: duckdb.DuckDBPyConnection, name: str, scores: irt_mode
     )
 
 
+@dataclass(frozen=True)
+class LoadedResponses:
+    """The responses of a skill's learners to score, fetched into this process, and which of
+    those learners' current estimates changed."""
+
+    data: SkillResponses
+    changed: np.ndarray
+
+    def scores(
+        self,
+        cal: irt_models.Calibration | None,
+        changed_only: bool = False,
+        as_of: datetime | None = None,
+    ) -> irt_models.Scores | None:
+        """EAP scores of the changed learners, or of all as of a time (responses by then)."""
+        data = self.data
+        if changed_only:
+            data = subset(data, np.isin(data.learners, self.changed))
+        if as_of is not None:
+            if data.submitted_at is None or data.n == 0:
+                return None
+            data = subset(data, data.submitted_at <= np.datetime64(as_of))
+        return eap(cal, data)
+
+
+def load_responses_to_score(con: duckdb.DuckDBPyConnection, skill_id: str) -> LoadedResponses:
+    """The responses of the learners in the temp table learners_to_score, fetched."""
+    data = fetch_responses(
+        con,
+        f"""select responses.learner_id, responses.item_id, responses.response,
+                   responses.n_categories, responses.submitted_at
+            from ({ASSIGNED_RESPONSES}) as responses
+            join learners_to_score on learners_to_score.learner_id = responses.learner_id
+            where responses.skill_id = $skill""",
+        {"skill": skill_id},
+    )
+    changed = con.execute("select learner_id from learners_to_score where is_changed")
+    return LoadedResponses(data, np.asarray(changed.fetchnumpy()["learner_id"]).astype(str))
+
+
+# Where the EAP of a skill's learners to score runs: (con, skill_id) -> an object with
+# ``scores(cal, changed_only, as_of)`` like LoadedResponses (Spark's executors on spark).
+ScoringSource = Callable[[duckdb.DuckDBPyConnection, str], LoadedResponses]
+
+
 def _responses_to_score(
-    con: duckdb.DuckDBPyConnection, skill_id: str, periods: list[GainPeriod]
-) -> tuple[SkillResponses, np.ndarray]:
+    con: duckdb.DuckDBPyConnection,
+    skill_id: str,
+    periods: list[GainPeriod],
+    source: ScoringSource = load_responses_to_score,
+) -> LoadedResponses:
     """Fill the temp tables scoring_signature and learners_to_score; return the responses of
     the learners to score and those of them whose current estimate changed."""
     con.execute(
@@ -149,17 +197,7 @@ def _responses_to_score(
         f"create or replace temp table learners_to_score as {LEARNERS_TO_SCORE}",
         {"skill": skill_id},
     )
-    data = fetch_responses(
-        con,
-        f"""select responses.learner_id, responses.item_id, responses.response,
-                   responses.n_categories, responses.submitted_at
-            from ({ASSIGNED_RESPONSES}) as responses
-            join learners_to_score on learners_to_score.learner_id = responses.learner_id
-            where responses.skill_id = $skill""",
-        {"skill": skill_id},
-    )
-    changed = con.execute("select learner_id from learners_to_score where is_changed")
-    return data, np.asarray(changed.fetchnumpy()["learner_id"]).astype(str)
+    return source(con, skill_id)
 
 
 def score_skill(
@@ -169,6 +207,7 @@ def score_skill(
     now: datetime,
     reference: datetime,
     settings: IrtSettings,
+    source: ScoringSource = load_responses_to_score,
 ) -> SkillScoring:
     """Bring one skill's abilities and period-start estimates up to date, in one transaction.
 
@@ -181,11 +220,12 @@ def score_skill(
     periods = gain_periods(con, skill_id, reference, settings.gain_periods)
     con.execute("begin transaction")
     try:
-        data, changed = _responses_to_score(con, skill_id, periods)
-        current = eap(cal, subset(data, np.isin(data.learners, changed)))
+        responses = _responses_to_score(con, skill_id, periods, source)
+        current = responses.scores(cal, changed_only=True)
         write_current(con, skill_id, current, run_id, now, reference)
         for period in periods:
-            write_period_start(con, skill_id, period, cal, data, reference, run_id, now)
+            snapshot = responses.scores(cal, as_of=period.start)
+            write_period_start(con, skill_id, period, snapshot, reference, run_id, now)
         con.execute(
             "delete from irt.learner_abilities_period_start where skill_id = ? "
             "and not list_contains(?, period_days)",
@@ -253,13 +293,12 @@ def write_period_start(
     con: duckdb.DuckDBPyConnection,
     skill_id: str,
     period: GainPeriod,
-    cal: irt_models.Calibration | None,
-    data: SkillResponses,
+    snapshot: irt_models.Scores | None,
     reference: datetime,
     run_id: str,
     now: datetime,
 ) -> None:
-    """Estimates as of the period start: recomputed for the learners in ``data`` (changed, or
+    """Estimates as of the period start: ``snapshot`` for the learners to score (changed, or
     with responses in the window the start moved over), carried over for everyone else."""
     recompute = (
         "true"
@@ -281,10 +320,6 @@ def write_period_start(
         "where skill_id = ? and period_days = ?",
         [period.start, reference, skill_id, period.days],
     )
-    if data.submitted_at is None or data.n == 0:
-        return
-    before = data.submitted_at <= np.datetime64(period.start)
-    snapshot = eap(cal, subset(data, before))
     if snapshot is None:
         return
     _register_scores(con, "snapshot", snapshot)
@@ -306,16 +341,18 @@ def run_scoring(
     now: datetime,
     settings: IrtSettings,
     progress: ProgressCallback = no_progress,
+    source: ScoringSource = load_responses_to_score,
 ) -> ScoringSummary:
     """Bring every skill's abilities up to date with the responses and item parameters;
-    ``progress(done, total)`` after each skill."""
+    ``progress(done, total)`` after each skill; ``source``: where the EAP runs."""
     ensure_irt_schema(con)
     reference = data_reference_time(con)
     summary = ScoringSummary(reference=reference)
     skills = skills_with_responses(con) if reference is not None else []
     progress(0, len(skills))
     for skill_id in skills:
-        summary.per_skill.append(score_skill(con, skill_id, run_id, now, reference, settings))
+        scored = score_skill(con, skill_id, run_id, now, reference, settings, source)
+        summary.per_skill.append(scored)
         progress(len(summary.per_skill), len(skills))
     for table in ("learner_abilities", "learner_abilities_period_start"):
         con.execute(f"delete from irt.{table} where not list_contains(?, skill_id)", [skills])

@@ -24,6 +24,9 @@ class IrtSettings:
     multiple_groups: bool = True
     # Skills calibrated at once; numpy releases the GIL in the heavy parts.
     workers: int = 2
+    # Spark engine: a skill with more responses than this is too large for one executor task;
+    # its E-step is spread over all executors (orchestration/spark/irt_stage.py).
+    executor_max_responses: int = 20_000_000
     # S-X2 item fit of each fresh calibration, on at most this many of the skill's learners
     # (orchestration/irt/item_fit.py); 0: all of them.
     sx2_max_learners: int = 2000

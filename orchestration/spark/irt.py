@@ -38,7 +38,8 @@ from irt_models.distributed import (
     partition_design,
     summarise,
 )
-from orchestration.irt.calibration import _fit
+from orchestration.irt.fitting import fit_planned
+from orchestration.irt.item_fit import sampled_sx2
 from orchestration.irt.responses import responses_from
 from orchestration.irt.scoring import eap
 from orchestration.irt.settings import IrtSettings
@@ -47,7 +48,7 @@ GROUP = "entry_level"
 RUN_SCHEMA = (
     "skill_id string, n_learners long, n_items long, n_responses long, iterations long, "
     "converged boolean, loglik double, latent_mean double, latent_var double, seconds double, "
-    "calibration binary"
+    "calibration binary, sx2 binary"
 )
 ITEM_SCHEMA = (
     "skill_id string, item_id string, model string, slope double, difficulty double, "
@@ -72,9 +73,10 @@ def calibrate_skills(
 
     ``plans`` maps skill_id -> (fit, stored): ``fit`` is ``"free"``, ``"anchored"``,
     ``"linked"`` or None (nothing fitted), ``stored`` the skill's stored Calibration (the
-    anchors, or the scale to link to), as ``orchestration.irt.calibration._plan`` decides on
+    anchors, or the scale to link to), as ``orchestration.irt.fitting.plan_fit`` decides on
     the driver; a skill without a plan is fitted freely. Returns one row per fitted skill
-    (``RUN_SCHEMA``), with the Calibration pickled in ``calibration``.
+    (``RUN_SCHEMA``), with the Calibration pickled in ``calibration`` and the S-X2 of its items
+    (``orchestration.irt.item_fit.sampled_sx2``, a SampledFit or None) in ``sx2``.
     """
     plans = dict(plans or {})
 
@@ -83,7 +85,7 @@ def calibrate_skills(
         skill_id = str(pdf["skill_id"].iloc[0])
         how, stored = plans.get(skill_id, ("free", None))
         data = responses_from(pdf)
-        cal = _fit(how, data, settings, stored)
+        cal = fit_planned(how, data, settings, stored)
         if cal is None:
             return pd.DataFrame(columns=RUN_SCHEMA_COLUMNS)
         row = {
@@ -98,6 +100,7 @@ def calibrate_skills(
             "latent_var": float(cal.latent_var),
             "seconds": time.perf_counter() - started,
             "calibration": pickle.dumps(cal),
+            "sx2": pickle.dumps(sampled_sx2(cal, data, settings.sx2_max_learners)),
         }
         return pd.DataFrame([row])
 
@@ -223,7 +226,7 @@ def calibrate_distributed(
     n_partitions: int | None = None,
 ) -> irt_models.Calibration:
     """One skill's calibration with the E-step on the executors; the arguments of the DuckDB
-    path's ``_calibrate`` (mixed models, anchors, entry-level groups) and its result."""
+    path's ``calibrate_responses`` (mixed models, anchors, entry-level groups) and its result."""
     groups = settings.multiple_groups and GROUP in responses.columns
     sc = responses.sparkSession.sparkContext
     parts = SparkPartitions(responses, n_partitions or sc.defaultParallelism, groups)
@@ -248,7 +251,7 @@ def calibrate_distributed(
 
 def _declared_categories(responses: DataFrame, fixed: irt_models.Calibration | None) -> dict:
     """Declared categories per item: the largest n_categories of its responses, an anchor's
-    own (the rule of ``orchestration.irt.calibration._calibrate``)."""
+    own (the rule of ``orchestration.irt.fitting.calibrate_responses``)."""
     rows = responses.groupBy("item_id").agg(F.max("n_categories").alias("k")).collect()
     declared = {str(row.item_id): int(row.k) for row in rows}
     if fixed is not None:
@@ -270,7 +273,9 @@ def score_learners(
     submitted by then (the estimates kept for gain periods).
     """
     if as_of is not None:
-        responses = responses.where(F.col("submitted_at") <= F.lit(as_of))
+        # a UTC wall clock, read in the session's time zone (UTC), not the Python process's
+        as_of_literal = F.to_timestamp(F.lit(as_of.isoformat(sep=" ")))
+        responses = responses.where(F.col("submitted_at") <= as_of_literal)
     spark = responses.sparkSession
     shared = spark.sparkContext.broadcast(calibrations)
     n = n_partitions or spark.sparkContext.defaultParallelism

@@ -1,10 +1,11 @@
 """The spark engine's warehouse as the rest of skillgap sees it.
 
-- The IRT stage reads its inputs and keeps its own tables (``irt.*``, with their history) in a
-  DuckDB workspace beside the metastore (``$SKILLGAP_SPARK_HOME/irt_workspace.duckdb``): its
-  inputs are copied in from Spark before and its tables copied back to Spark after, so the
-  marts read ``irt.*`` from Spark. This is the bridge until the IRT runs on the executors
-  (orchestration/spark/irt.py); it holds the responses in the driver's memory.
+- The IRT stage keeps its own tables (``irt.*``, with their history) in a DuckDB workspace
+  beside the metastore (``$SKILLGAP_SPARK_HOME/irt_workspace.duckdb``) and reads the Spark
+  tables it needs in place: they are DuckDB views of their Parquet files, so no response is
+  copied and DuckDB streams what each query needs. The fitting runs on the executors
+  (orchestration/spark/irt_stage.py). ``irt.*`` is copied to Spark after the stage, so the
+  marts read it from Spark.
 - The serving file stays a DuckDB file, built from the Parquet files of the Spark marts.
 - The refresh summary counts the layers through Spark.
 """
@@ -26,26 +27,24 @@ IRT_INPUTS = (
     "staging.stg_companies",
 )
 IRT_SCHEMA = "irt"
+# Temporary views of the IRT stage start with this (orchestration/spark/irt_stage.py).
+TEMPORARY_PREFIX = "skillgap_"
 
 
-def pull_tables(spark, con: duckdb.DuckDBPyConnection, names: tuple[str, ...]) -> None:
-    """Replace each ``schema.table`` of ``names`` in DuckDB with Spark's rows (via Arrow)."""
+def attach_tables(spark, con: duckdb.DuckDBPyConnection, names: tuple[str, ...]) -> None:
+    """Make each Spark table ``schema.table`` of ``names`` a DuckDB view of its Parquet files:
+    nothing is copied, DuckDB reads what each query needs when it runs."""
     for name in names:
         schema = name.split(".")[0]
-        frame = spark.table(name)
-        # Spark's timestamps are instants (Arrow with a zone); the warehouse's are UTC wall
-        # clocks (DuckDB TIMESTAMP): timestamp_ntz in the session's UTC is exactly that.
-        frame = frame.select(
-            *(
-                frame[f.name].cast("timestamp_ntz").alias(f.name)
-                if f.dataType.typeName() == "timestamp"
-                else frame[f.name]
-                for f in frame.schema.fields
-            )
-        )
-        pulled = frame.toArrow()  # noqa: F841 - read by DuckDB's replacement scan
         con.execute(f"create schema if not exists {schema}")
-        con.execute(f"create or replace table {name} as select * from pulled")
+        kind = con.execute(
+            "select table_type from information_schema.tables "
+            "where table_schema = ? and table_name = ?",
+            name.split("."),
+        ).fetchone()
+        if kind and kind[0] == "BASE TABLE":  # a copy made by an earlier version
+            con.execute(f"drop table {name}")
+        con.execute(f"create or replace view {name} as select * from {parquet_source(spark, name)}")
 
 
 def push_schema(spark, con: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
@@ -82,11 +81,15 @@ def irt_workspace(spark) -> Iterator[duckdb.DuckDBPyConnection]:
     con = duckdb.connect(str(path))
     try:
         con.execute("set TimeZone = 'UTC'")
-        pull_tables(spark, con, IRT_INPUTS)
+        attach_tables(spark, con, IRT_INPUTS)
         yield con
         push_schema(spark, con, IRT_SCHEMA)
     finally:
         con.close()
+        # the temporary views the executor IRT made of the workspace's tables
+        for table in spark.catalog.listTables():
+            if table.isTemporary and table.name.startswith(TEMPORARY_PREFIX):
+                spark.catalog.dropTempView(table.name)
 
 
 def table_location(spark, name: str) -> str:
@@ -95,24 +98,30 @@ def table_location(spark, name: str) -> str:
     return next(row[1] for row in rows if row[0] == "Location")
 
 
+def table_names(spark, schema: str) -> list[str]:
+    """The tables of ``schema`` (SHOW TABLES also lists every temporary view)."""
+    rows = spark.sql(f"show tables in {schema}").collect()
+    return [row.tableName for row in rows if not row.isTemporary]
+
+
+def parquet_source(spark, name: str) -> str:
+    """A DuckDB ``read_parquet()`` of the files of Spark's table ``name``."""
+    folder = table_location(spark, name).removeprefix("file:")
+    literal = (folder.rstrip("/") + "/*.parquet").replace("'", "''")
+    # Spark's timestamps are instants (TIMESTAMPTZ to DuckDB); the warehouse's are UTC wall
+    # clocks (TIMESTAMP), as on the DuckDB engine.
+    instants = [
+        f.name for f in spark.table(name).schema.fields if f.dataType.typeName() == "timestamp"
+    ]
+    replaced = ", ".join(f'timezone(\'UTC\', "{c}") as "{c}"' for c in instants)
+    reader = f"read_parquet('{literal}')"
+    return f"(select * replace ({replaced}) from {reader})" if instants else reader
+
+
 def parquet_sources(spark, schema: str) -> dict[str, str]:
-    """table -> a DuckDB read_parquet() of its files, for every table of ``schema``."""
-    tables = sorted(row.tableName for row in spark.sql(f"show tables in {schema}").collect())
-    sources = {}
-    for table in tables:
-        folder = table_location(spark, f"{schema}.{table}").removeprefix("file:")
-        literal = (folder.rstrip("/") + "/*.parquet").replace("'", "''")
-        # Spark's timestamps are instants (TIMESTAMPTZ to DuckDB); the marts' are UTC wall
-        # clocks (TIMESTAMP), as on the DuckDB engine.
-        instants = [
-            f.name
-            for f in spark.table(f"{schema}.{table}").schema.fields
-            if f.dataType.typeName() == "timestamp"
-        ]
-        replaced = ", ".join(f'timezone(\'UTC\', "{c}") as "{c}"' for c in instants)
-        reader = f"read_parquet('{literal}')"
-        sources[table] = f"(select * replace ({replaced}) from {reader})" if instants else reader
-    return sources
+    """table -> ``parquet_source`` of it, for every table of ``schema``."""
+    tables = sorted(table_names(spark, schema))
+    return {table: parquet_source(spark, f"{schema}.{table}") for table in tables}
 
 
 def layer_summary(spark, layers: tuple[str, ...]) -> list[tuple[str, int, int]]:
@@ -120,11 +129,7 @@ def layer_summary(spark, layers: tuple[str, ...]) -> list[tuple[str, int, int]]:
     databases = {row[0] for row in spark.sql("show databases").collect()}
     summary = []
     for layer in layers:
-        names = (
-            [row.tableName for row in spark.sql(f"show tables in {layer}").collect()]
-            if layer in databases
-            else []
-        )
+        names = table_names(spark, layer) if layer in databases else []
         rows = sum(spark.table(f"{layer}.{name}").count() for name in names)
         summary.append((layer, len(names), rows))
     return summary

@@ -18,7 +18,7 @@ MASTER = "local-cluster[2,1,1024]"
 
 
 @pytest.fixture(scope="session")
-def spark():
+def spark(tmp_path_factory):
     import pyspark
     from pyspark.sql import SparkSession
 
@@ -33,6 +33,8 @@ def spark():
         .config("spark.sql.shuffle.partitions", "4")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.ui.enabled", "false")
+        # tables the tests save (saveAsTable) go to a temporary folder, not the checkout
+        .config("spark.sql.warehouse.dir", str(tmp_path_factory.mktemp("spark-warehouse")))
         .config("spark.ui.showConsoleProgress", "false")
         .getOrCreate()
     )

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import irt_models as irt
-from orchestration.irt.calibration import _calibrate, _fit
+from orchestration.irt.fitting import calibrate_responses, fit_planned
 from orchestration.irt.responses import responses_from
 from orchestration.irt.scoring import eap
 from orchestration.irt.settings import IrtSettings
@@ -66,7 +66,7 @@ def test_executors_are_separate_processes(spark):
 
 
 def test_each_skill_calibrated_on_the_executors_equals_the_warehouse_path(responses, frames):
-    anchors = _calibrate(
+    anchors = calibrate_responses(
         responses_from(frames["s2"][frames["s2"].item_id < "s2-i009"]), SETTINGS, None
     )
     plans = {"s2": ("anchored", anchors), "s3": (None, anchors)}
@@ -75,7 +75,7 @@ def test_each_skill_calibrated_on_the_executors_equals_the_warehouse_path(respon
     assert sorted(got) == ["s1", "s2"]  # s3: nothing to fit
     for skill_id, cal in got.items():
         how, stored = plans.get(skill_id, ("free", None))
-        expected = _fit(how, responses_from(frames[skill_id]), SETTINGS, stored)
+        expected = fit_planned(how, responses_from(frames[skill_id]), SETTINGS, stored)
         assert_same_calibration(expected, cal, tol=1e-9)
     assert got["s2"].fixed.sum() == 9 and got["s1"].groups.tolist() == sorted(LEVELS)
     items = spark_irt.item_parameters(skills).toPandas()
@@ -86,8 +86,8 @@ def test_each_skill_calibrated_on_the_executors_equals_the_warehouse_path(respon
 
 def test_distributed_e_step_equals_the_in_memory_calibration(spark, frames):
     frame = frames["s1"]
-    anchors = _calibrate(responses_from(frame[frame.item_id < "s1-i008"]), SETTINGS, None)
-    expected = _calibrate(responses_from(frame), SETTINGS, anchors)
+    anchors = calibrate_responses(responses_from(frame[frame.item_id < "s1-i008"]), SETTINGS, None)
+    expected = calibrate_responses(responses_from(frame), SETTINGS, anchors)
     got = spark_irt.calibrate_distributed(spark.createDataFrame(frame), SETTINGS, anchors, 4)
     assert expected.fixed.sum() == 8 and len(expected.groups) == 3
     assert got.iterations == expected.iterations
@@ -95,7 +95,7 @@ def test_distributed_e_step_equals_the_in_memory_calibration(spark, frames):
 
 
 def test_scores_by_learner_equal_the_in_memory_scores(responses, frames):
-    cals = {k: _calibrate(responses_from(frames[k]), SETTINGS, None) for k in ("s1", "s2")}
+    cals = {k: calibrate_responses(responses_from(frames[k]), SETTINGS, None) for k in ("s1", "s2")}
     as_of = pd.Timestamp("2026-11-10").to_pydatetime()
     for when in (None, as_of):
         got = spark_irt.score_learners(responses, cals, as_of=when).toPandas()

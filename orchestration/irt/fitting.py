@@ -1,0 +1,243 @@
+"""How one skill is fitted: the plan from its stored scale, the fit, and the result.
+
+- The first calibration of a skill defines its scale (latent N(0, 1)).
+- Later runs hold the parameters of items already calibrated fixed (fixed-item calibration)
+  and calibrate only new items onto that scale. With no new item, nothing is refitted.
+- ``full_recalibration`` refits every item freely and links the result back to the old scale
+  (Stocking-Lord on the common items), so scores stay comparable over time.
+
+``fit_skills`` fits skills in threads of this process; the spark engine fits the same plans
+on its executors (``orchestration.spark.irt_stage``). Both return ``SkillFit``s.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+
+import irt_models
+from orchestration.irt.item_fit import SampledFit, sampled_sx2
+from orchestration.irt.item_health import without_unhealthy_anchors
+from orchestration.irt.responses import SkillCensus, SkillResponses, skill_responses
+from orchestration.irt.settings import IrtSettings
+from orchestration.irt.tables import stored_calibration, stored_items
+from orchestration.progress import ProgressCallback, no_progress
+
+
+@dataclass(frozen=True)
+class SkillRun:
+    """What calibration did for one skill: its row of irt.calibration_runs (the run's id and
+    start time aside)."""
+
+    skill_id: str
+    run_type: str
+    n_learners: int
+    n_items: int
+    n_new_items: int
+    n_responses: int
+    iterations: int
+    converged: bool
+    loglik: float | None
+    latent_mean: float | None
+    latent_var: float | None
+    seconds: float
+    marginal_reliability: float | None = None
+
+    def followed_by(self, added: SkillRun) -> SkillRun:
+        """This run and a second calibration of the skill in the same run (the items assigned
+        by data): sizes and fit of the second, counts and time of both."""
+        return dataclasses.replace(
+            added,
+            run_type=self.run_type,
+            n_new_items=self.n_new_items + added.n_new_items,
+            iterations=self.iterations + added.iterations,
+            converged=self.converged and added.converged,
+            seconds=self.seconds + added.seconds,
+            marginal_reliability=self.marginal_reliability,
+        )
+
+
+@dataclass(frozen=True)
+class SkillFit:
+    """One skill's calibration: None when nothing was fitted; responses when they were read;
+    S-X2 of the fitted items."""
+
+    calibration: irt_models.Calibration | None
+    run: SkillRun
+    responses: SkillResponses | None
+    sx2: SampledFit | None = None
+
+
+def calibrate_responses(
+    data: SkillResponses, settings: IrtSettings, fixed: irt_models.Calibration | None
+) -> irt_models.Calibration:
+    items, inverse = data.item_index
+    highest = np.zeros(len(items), dtype=np.int64)
+    np.maximum.at(highest, inverse, data.n_categories)
+    item_ncat = dict(zip(items.tolist(), highest.tolist(), strict=True))
+    if fixed is not None:
+        # Anchors keep the categories they were calibrated with (collapsed ones stay merged).
+        for i, item in enumerate(fixed.items.tolist()):
+            item_ncat[item] = int(fixed.n_categories[i])
+    return irt_models.calibrate(
+        data.learners,
+        data.items,
+        data.responses,
+        model="mixed",
+        n_categories=item_ncat,
+        fixed_items=fixed,
+        quadrature=settings.quadrature,
+        tol=settings.tol,
+        max_iter=settings.max_iter,
+        min_responses=settings.min_item_responses,
+        groups=data.groups if settings.multiple_groups else None,
+    )
+
+
+def plan_fit(
+    stored: irt_models.Calibration | None,
+    census: SkillCensus,
+    new_items: set[str],
+    settings: IrtSettings,
+) -> tuple[str, str | None]:
+    """(run_type, how to fit: free, linked, anchored, or None for no fit)."""
+    if stored is None and not census.ready:
+        # Too little data to define the scale yet: nothing is fitted, nobody scored; the skill
+        # is calibrated on a later run once some item has min_item_responses responses.
+        return "insufficient_data", None
+    if stored is None:
+        return "initial", "free"
+    if settings.full_recalibration:
+        return "full_recalibration", "linked"
+    # With nothing new, nothing is fitted: every parameter stays as stored.
+    return "anchored", ("anchored" if new_items else None)
+
+
+def fit_planned(
+    fit: str | None,
+    data: SkillResponses | None,
+    settings: IrtSettings,
+    stored: irt_models.Calibration | None,
+) -> irt_models.Calibration | None:
+    if fit == "free":
+        return calibrate_responses(data, settings, None)
+    if fit == "linked":
+        free = calibrate_responses(data, settings, None)
+        if len(irt_models.common_items(free, stored)) < 2:
+            # The stored scale rests on fewer than two usable items (say an earlier fit that
+            # degenerated to NaN): there is nothing to link to, the free fit sets the scale.
+            return free
+        return irt_models.link(free, stored, method="stocking-lord").apply(free)
+    if fit == "anchored":
+        healthy = without_unhealthy_anchors(data, stored, settings)
+        return calibrate_responses(healthy, settings, stored)
+    return None
+
+
+@dataclass(frozen=True)
+class SkillPlan:
+    """What calibration will do for one skill, decided from its stored scale and census."""
+
+    skill_id: str
+    run_type: str
+    # free, linked, anchored, or None: nothing is fitted.
+    fit: str | None
+    stored: irt_models.Calibration | None
+    n_new_items: int
+    census: SkillCensus
+
+    def run(self, cal: irt_models.Calibration | None, seconds: float) -> SkillRun:
+        """The skill's row of irt.calibration_runs once ``cal`` is fitted (None: nothing)."""
+        return SkillRun(
+            skill_id=self.skill_id,
+            run_type=self.run_type,
+            n_learners=self.census.n_learners,
+            n_items=self.census.n_items,
+            n_new_items=self.n_new_items,
+            n_responses=self.census.n_responses,
+            iterations=cal.iterations if cal is not None else 0,
+            converged=bool(cal.converged) if cal is not None else True,
+            loglik=float(cal.loglik) if cal is not None else None,
+            latent_mean=float(cal.latent_mean) if cal is not None else None,
+            latent_var=float(cal.latent_var) if cal is not None else None,
+            seconds=seconds,
+        )
+
+
+def plan_skill(
+    con: duckdb.DuckDBPyConnection, skill_id: str, settings: IrtSettings, census: SkillCensus
+) -> SkillPlan:
+    """Decide how to calibrate one skill on its stored scale (no response is read)."""
+    stored = stored_calibration(con, skill_id)
+    # New items: not calibrated before and now with enough responses to be. Items still short
+    # of responses do not trigger a refit on every daily run.
+    new_items = census.ready - stored_items(con, skill_id)
+    run_type, fit = plan_fit(stored, census, new_items, settings)
+    n_new = len(new_items) if stored is not None else census.n_items
+    return SkillPlan(skill_id, run_type, fit, stored, n_new, census)
+
+
+def calibrate_skill(
+    con: duckdb.DuckDBPyConnection,
+    skill_id: str,
+    settings: IrtSettings,
+    census: SkillCensus,
+    need_responses: bool = False,
+) -> SkillFit:
+    """Calibrate one skill on its stored scale.
+
+    The responses are read only when something is fitted or ``need_responses`` (the caller
+    scores the skill's learners); otherwise they are None.
+    """
+    started = time.perf_counter()
+    plan = plan_skill(con, skill_id, settings, census)
+    data = skill_responses(con, skill_id) if plan.fit or need_responses else None
+    cal = fit_planned(plan.fit, data, settings, plan.stored)
+    sx2 = sampled_sx2(cal, data, settings.sx2_max_learners) if cal is not None else None
+    return SkillFit(cal, plan.run(cal, time.perf_counter() - started), data, sx2)
+
+
+def fit_skills(
+    con: duckdb.DuckDBPyConnection,
+    skills: list[str],
+    settings: IrtSettings,
+    census: dict[str, SkillCensus],
+    assigning_with: set[str],
+    progress: ProgressCallback = no_progress,
+) -> list[SkillFit]:
+    """Step 1: calibrate each skill on its settled items, in parallel threads.
+
+    Each thread reads its own cursor, and the heavy numpy work releases the GIL; writes happen
+    afterwards, in the caller's thread. Skills whose learners' abilities the assignment needs
+    (``assigning_with``) have their responses read even when nothing of theirs is refitted.
+    ``progress(done, total)`` is called from the caller's thread as fits complete, in order.
+    """
+
+    def fit(skill_id: str) -> SkillFit:
+        return calibrate_skill(
+            con.cursor(),
+            skill_id,
+            settings,
+            census.get(skill_id, SkillCensus()),
+            need_responses=skill_id in assigning_with,
+        )
+
+    fits = []
+    progress(0, len(skills))
+    with ThreadPoolExecutor(max_workers=max(1, settings.workers)) as pool:
+        for fitted in pool.map(fit, skills):
+            fits.append(fitted)
+            progress(len(fits), len(skills))
+    return fits
+
+
+# What fits step 1 (and step 3): (con, skills, settings, census, assigning_with, progress) ->
+# one SkillFit per skill, in order. A fitter may leave ``responses`` None for a fitted skill
+# outside ``assigning_with``; store_fits then reads them.
+SkillFitter = Callable[..., list[SkillFit]]
