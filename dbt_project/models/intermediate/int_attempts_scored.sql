@@ -20,8 +20,9 @@
     them); a pair without attempts left gets a placeholder that the post-hook deletes.
 -#}
 {{ config(
-    materialized=attempt_chain_materialization(),
-    incremental_strategy='delete+insert',
+    materialized='incremental',
+    incremental_strategy=attempt_chain_strategy(),
+    partition_by=attempt_chain_partition(),
     unique_key=['learner_id', 'item_id'],
     on_schema_change='fail',
     post_hook="{{ drop_attempt_placeholders() }}",
@@ -31,7 +32,18 @@ with
 
 landed as (select * from {{ ref('stg_attempts_landed') }}),
 
-{% if is_incremental() %}
+{% if is_incremental() and attempt_chain_by_bucket() %}
+-- Spark: every attempt of the changed learner buckets (insert_overwrite replaces them).
+changed_buckets as (
+    {{ changed_learner_buckets('landed') }}
+),
+
+attempts as (
+    select *
+    from {{ ref('stg_attempts') }}
+    where learner_bucket in (select learner_bucket from changed_buckets)
+),
+{% elif is_incremental() %}
 changed_pairs as (
     {{ changed_attempt_pairs('landed') }}
 ),
@@ -66,10 +78,10 @@ final as (
         submitted_at,
         score_normalised,
         n_attempts,
-        (select max(processed_at) from landed) as landed_processed_at
+        (select max(processed_at) from landed) as landed_processed_at{{ learner_bucket_column('learner_id') }}
     from ranked_attempts
     where scored_rank = 1
-    {%- if is_incremental() %}
+    {%- if is_incremental() and not attempt_chain_by_bucket() %}
     union all
     -- Placeholder for a changed pair without attempts (deleted by the post-hook).
     select

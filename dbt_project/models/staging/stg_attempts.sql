@@ -6,8 +6,9 @@
     placeholder row, so delete+insert removes its old rows; the post-hook drops placeholders.
 -#}
 {{ config(
-    materialized=attempt_chain_materialization(),
-    incremental_strategy='delete+insert',
+    materialized='incremental',
+    incremental_strategy=attempt_chain_strategy(),
+    partition_by=attempt_chain_partition(),
     unique_key=['learner_id', 'item_id'],
     on_schema_change='fail',
     post_hook="{{ drop_attempt_placeholders() }}",
@@ -17,7 +18,19 @@ with
 
 landed as (select * from {{ ref('stg_attempts_landed') }}),
 
-{% if is_incremental() %}
+{% if is_incremental() and attempt_chain_by_bucket() %}
+-- Spark: every cleaned row of the changed learner buckets (insert_overwrite replaces them).
+changed_buckets as (
+    {{ changed_learner_buckets('landed') }}
+),
+
+attempts as (
+    select *
+    from landed
+    where row_status = 'cleaned'
+        and learner_bucket in (select learner_bucket from changed_buckets)
+),
+{% elif is_incremental() %}
 changed_pairs as (
     {{ changed_attempt_pairs('landed') }}
 ),
@@ -61,9 +74,9 @@ final as (
         cast(coalesce(given_attempt_number, submission_order) as integer) as attempt_number,
         source_file,
         load_id,
-        (select max(processed_at) from landed) as landed_processed_at
+        (select max(processed_at) from landed) as landed_processed_at{{ learner_bucket_column('learner_id') }}
     from numbered
-    {%- if is_incremental() %}
+    {%- if is_incremental() and not attempt_chain_by_bucket() %}
     union all
     -- Placeholder for a changed pair without cleaned attempts (deleted by the post-hook).
     select

@@ -12,8 +12,9 @@
     `dbt build --full-refresh` rebuilds from raw.attempts, and gives the same table.
 -#}
 {{ config(
-    materialized=attempt_chain_materialization(),
-    incremental_strategy='delete+insert',
+    materialized='incremental',
+    incremental_strategy=attempt_chain_strategy(),
+    partition_by=attempt_chain_partition(),
     unique_key=['load_id', 'row_number'],
     on_schema_change='fail',
 ) }}
@@ -44,6 +45,49 @@ reopened_attempts as (
         )
 ),
 
+{% if attempt_chain_by_bucket() -%}
+{#- Spark rewrites whole learner buckets: those of the rows re-decided above (new loads, every
+    copy of a new or reopened attempt_id), each from all its landed rows. Copies of an
+    attempt_id in other buckets (another learner_id) are re-read too, so copies rank as in a
+    full rebuild, but only the rewritten buckets are kept (the filter at the end). -#}
+new_rows as (
+    select
+        {{ clean_text('attempt_id') }} as attempt_id,
+        {{ learner_bucket_of(clean_text('learner_id')) }} as learner_bucket
+    from {{ source('raw', 'attempts') }}
+    where _load_id > (select max_load_id from processed)
+),
+
+rewritten_buckets as (
+    select learner_bucket from new_rows
+    union
+    select learner_bucket
+    from {{ this }}
+    where attempt_id in (
+        select attempt_id from reopened_attempts
+        union
+        select attempt_id from new_rows
+    )
+),
+
+ranked_attempt_ids as (
+    select attempt_id
+    from {{ this }}
+    where learner_bucket in (select learner_bucket from rewritten_buckets)
+    union
+    select attempt_id from new_rows
+),
+
+landed as (
+    select *
+    from {{ source('raw', 'attempts') }}
+    where _load_id > (select max_load_id from processed)
+        or {{ clean_text('attempt_id') }} in (select attempt_id from ranked_attempt_ids)
+        or {{ learner_bucket_of(clean_text('learner_id')) }} in (
+            select learner_bucket from rewritten_buckets
+        )
+),
+{% else -%}
 landed as (
     select *
     from {{ source('raw', 'attempts') }}
@@ -56,6 +100,7 @@ landed as (
             where _load_id > (select max_load_id from processed)
         )
 ),
+{% endif -%}
 {% else %}
 landed as (select * from {{ source('raw', 'attempts') }}),
 {% endif %}
@@ -181,7 +226,7 @@ final as (
             when copies_compared.first_copy_rank_with_same_content = 1 then 'exact_duplicate'
             else 'rejected'
         end as row_status,
-        {{ utc_run_started_at() }} as processed_at
+        {{ utc_run_started_at() }} as processed_at{{ learner_bucket_column('checked.learner_id') }}
     from checked
     left join copies_compared
         on checked.load_id = copies_compared.load_id
@@ -189,3 +234,6 @@ final as (
 )
 
 select * from final
+{%- if is_incremental() and attempt_chain_by_bucket() %}
+where learner_bucket in (select learner_bucket from rewritten_buckets)
+{%- endif %}

@@ -6,8 +6,9 @@
     as in a full rebuild; rows are replaced by (load_id, row_number).
 -#}
 {{ config(
-    materialized=attempt_chain_materialization(),
-    incremental_strategy='delete+insert',
+    materialized='incremental',
+    incremental_strategy=attempt_chain_strategy(),
+    partition_by=attempt_chain_partition(),
     unique_key=['load_id', 'row_number'],
     on_schema_change='fail',
 ) }}
@@ -29,6 +30,22 @@ touched_keys as (
     where _load_id > (select max_load_id from processed)
 ),
 
+{% if attempt_chain_by_bucket() -%}
+{#- Spark rewrites whole learner buckets, those of the touched keys, each from all its landed
+    rows (the versions of a key share its learner_id, hence its bucket). -#}
+rewritten_buckets as (
+    select distinct {{ learner_bucket_of('learner_id') }} as learner_bucket
+    from touched_keys
+),
+
+landed as (
+    select *
+    from {{ source('raw', 'enrollments') }}
+    where {{ learner_bucket_of(clean_text('learner_id')) }} in (
+        select learner_bucket from rewritten_buckets
+    )
+),
+{% else -%}
 landed as (
     select *
     from {{ source('raw', 'enrollments') }}
@@ -41,6 +58,7 @@ landed as (
         and touched_keys.course_id = {{ clean_text('raw_enrollments.course_id') }}
     where raw_enrollments._load_id <= (select max_load_id from processed)
 ),
+{% endif -%}
 {% else %}
 landed as (select * from {{ source('raw', 'enrollments') }}),
 {% endif %}
@@ -123,6 +141,7 @@ final as (
         checked.row_number,
         checked.reject_reason,
         {{ upsert_row_status('checked', 'ranked') }} as row_status
+        {{- learner_bucket_column('checked.learner_id') }}
     from checked
     left join ranked
         on checked.load_id = ranked.load_id
