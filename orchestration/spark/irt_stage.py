@@ -39,6 +39,7 @@ from orchestration.irt.item_fit import SAMPLE_SEED, SampledFit, sampled_sx2
 from orchestration.irt.item_health import unhealthy_anchors
 from orchestration.irt.responses import (
     ASSIGNED_RESPONSES,
+    RESPONSES,
     SkillCensus,
     responses_from,
     skill_responses,
@@ -77,6 +78,7 @@ def assigned_responses(spark, con: duckdb.DuckDBPyConnection, skills: list[str])
         )
         frame.createOrReplaceTempView(view_name(table))
         sql = sql.replace(table, view_name(table))
+    spark.catalog.refreshTable(RESPONSES)  # dbt rewrote it through its own Thrift session
     return spark.sql(sql).where(F.col("skill_id").isin(skills))
 
 

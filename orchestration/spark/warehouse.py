@@ -116,6 +116,8 @@ def table_names(spark, schema: str) -> list[str]:
 
 def parquet_source(spark, name: str) -> str:
     """A DuckDB ``read_parquet()`` of the files of Spark's table ``name``."""
+    # dbt rewrites tables through its own Thrift session; this session may cache the old files.
+    spark.catalog.refreshTable(name)
     folder = table_location(spark, name).removeprefix("file:")
     literal = (folder.rstrip("/") + "/*.parquet").replace("'", "''")
     # Spark's timestamps are instants (TIMESTAMPTZ to DuckDB); the warehouse's are UTC wall
