@@ -119,6 +119,15 @@ def plan_fit(
     return "anchored", ("anchored" if new_items else None)
 
 
+def linked_to(free: irt_models.Calibration, stored: irt_models.Calibration):
+    """A free calibration moved onto the stored scale (Stocking-Lord on the common items)."""
+    if len(irt_models.common_items(free, stored)) < 2:
+        # The stored scale rests on fewer than two usable items (say an earlier fit that
+        # degenerated to NaN): there is nothing to link to, the free fit sets the scale.
+        return free
+    return irt_models.link(free, stored, method="stocking-lord").apply(free)
+
+
 def fit_planned(
     fit: str | None,
     data: SkillResponses | None,
@@ -128,12 +137,7 @@ def fit_planned(
     if fit == "free":
         return calibrate_responses(data, settings, None)
     if fit == "linked":
-        free = calibrate_responses(data, settings, None)
-        if len(irt_models.common_items(free, stored)) < 2:
-            # The stored scale rests on fewer than two usable items (say an earlier fit that
-            # degenerated to NaN): there is nothing to link to, the free fit sets the scale.
-            return free
-        return irt_models.link(free, stored, method="stocking-lord").apply(free)
+        return linked_to(calibrate_responses(data, settings, None), stored)
     if fit == "anchored":
         healthy = without_unhealthy_anchors(data, stored, settings)
         return calibrate_responses(healthy, settings, stored)

@@ -34,7 +34,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F  # noqa: N812
 
 import irt_models
-from orchestration.irt.fitting import SkillFit, SkillFitter, SkillPlan, plan_skill
+from orchestration.irt.fitting import SkillFit, SkillFitter, SkillPlan, linked_to, plan_skill
 from orchestration.irt.item_fit import SAMPLE_SEED, SampledFit, sampled_sx2
 from orchestration.irt.item_health import unhealthy_anchors
 from orchestration.irt.responses import (
@@ -92,8 +92,8 @@ def fit_large(responses: DataFrame, plan: SkillPlan, settings: IrtSettings):
         fitted = responses.where(~F.col("item_id").isin(unhealthy)) if unhealthy else responses
     fixed = plan.stored if plan.fit == "anchored" else None
     cal = calibrate_distributed(fitted, settings, fixed)
-    if plan.fit == "linked" and len(irt_models.common_items(cal, plan.stored)) >= 2:
-        cal = irt_models.link(cal, plan.stored, method="stocking-lord").apply(cal)
+    if plan.fit == "linked":
+        cal = linked_to(cal, plan.stored)
     return cal, sampled_sx2_distributed(cal, responses, settings), time.perf_counter() - started
 
 
