@@ -123,6 +123,7 @@ def start_thrift(spark, timeout: float = 60.0) -> None:
             f"port {port} is taken: another Spark Thrift server runs; stop it or set "
             "SKILLGAP_SPARK_THRIFT_PORT"
         )
+    skip_hive_function_registry(spark)
     jvm = spark.sparkContext._jvm
     jconf = spark._jsparkSession.sqlContext().conf()
     jconf.setConfString("hive.server2.thrift.port", str(port))
@@ -135,6 +136,37 @@ def start_thrift(spark, timeout: float = 60.0) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError(f"the Spark Thrift server did not open port {port}")
         time.sleep(0.2)
+
+
+def skip_hive_function_registry(spark) -> None:
+    """Mark Hive's permanent functions as loaded, so no Thrift thread ever loads them.
+
+    Closing a Thrift session calls ``Hive.get(conf)``; on a server thread without a cached
+    Hive client that builds one and loads Hive's ``FunctionRegistry``, whose static list
+    names ``GenericUDTFGetSplits``, which needs ``LlapSigner$Signable`` from
+    ``hive-llap-common``, a jar the pyspark wheel does not ship. The ``NoClassDefFoundError``
+    then failed whatever dbt node was running (about 2 local refreshes in 10). Spark resolves
+    functions in its own catalog and never reads Hive's registry, so the load is skipped by
+    setting ``Hive.didRegisterAllFuncs`` to done, which is what Hive itself does after
+    loading. A method handle sets it inside the JVM: py4j would turn the ``AtomicInteger``
+    into a Python int on the way out.
+    """
+    jvm = spark.sparkContext._jvm
+    gateway = spark.sparkContext._gateway
+    handles = jvm.java.lang.invoke.MethodHandles
+    hive = jvm.java.lang.Class.forName("org.apache.hadoop.hive.ql.metadata.Hive")
+    atomic = jvm.java.lang.Class.forName("java.util.concurrent.atomic.AtomicInteger")
+    int_type = jvm.java.lang.Integer.TYPE
+    private = handles.privateLookupIn(hive, handles.lookup())
+    no_args = gateway.new_array(jvm.java.lang.Object, 0)
+    done = private.findStaticGetter(hive, "REG_FUNCS_DONE", int_type).invokeWithArguments(no_args)
+    set_int = handles.publicLookup().findVirtual(
+        atomic, "set", jvm.java.lang.invoke.MethodType.methodType(jvm.java.lang.Void.TYPE, int_type)
+    )
+    state = private.findStaticGetter(hive, "didRegisterAllFuncs", atomic)
+    args = gateway.new_array(jvm.java.lang.Object, 1)
+    args[0] = done
+    handles.collectArguments(set_int, 0, state).invokeWithArguments(args)
 
 
 def stop_spark() -> None:
