@@ -27,14 +27,17 @@ from orchestration.assets.ingest import ALL_LOADED_CHECK
 from orchestration.dbt_project import parse_manifest
 from orchestration.ingest import unresolved_failures
 from orchestration.run_console import RunConsole, output_to_file, timed_stage
-from orchestration.settings import REPO_ROOT, Settings, load_settings
+from orchestration.settings import REPO_ROOT, Settings, is_uri, load_settings
 
 LANDING_CHECK = ALL_LOADED_CHECK.name
 LAYERS = ("raw", "staging", "intermediate", "irt", "marts")
 
 
-def landing_has_files(landing_dir: Path) -> bool:
-    return landing_dir.is_dir() and any(p.is_file() for p in landing_dir.rglob("*"))
+def needs_sample(landing: Path | str) -> bool:
+    """An empty local landing folder gets the sample data; a URI is never written to."""
+    if is_uri(landing):
+        return False
+    return not (landing.is_dir() and any(p.is_file() for p in landing.rglob("*")))
 
 
 def prepare_environment(settings: Settings) -> None:
@@ -135,7 +138,7 @@ def execute_refresh(
 
 def refresh(args: argparse.Namespace, settings: Settings, out: IO[str], live: bool):
     """Sample data when needed, the manifest, the job; each a stage line on ``out``."""
-    if not args.skip_sample and not landing_has_files(settings.landing_dir):
+    if not args.skip_sample and needs_sample(settings.landing_dir):
         from sample_data import generate
 
         out.write(f"Landing folder {settings.landing_dir} is empty: generating the sample data.\n")

@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from orchestration.settings import load_settings
+from orchestration.settings import load_settings, resolve_landing
 
 
 class Warehouse(dg.ConfigurableResource):
@@ -81,12 +81,18 @@ class Warehouse(dg.ConfigurableResource):
 
 
 class Landing(dg.ConfigurableResource):
-    """The landing folder. Empty ``path`` means ``$SKILLGAP_LANDING_DIR`` (or its default)."""
+    """The landing folder. Empty ``path`` means ``$SKILLGAP_LANDING_DIR`` (or its default).
+
+    On the spark engine it may be a URI on any Hadoop file system (``s3a://bucket/landing``).
+    """
 
     path: str = ""
 
-    def resolved_path(self) -> Path:
-        return Path(self.path) if self.path else load_settings().landing_dir
+    def resolved_path(self) -> Path | str:
+        settings = load_settings()
+        if not self.path:
+            return settings.landing_dir
+        return resolve_landing(self.path, settings.engine)
 
 
 class Serving(dg.ConfigurableResource):

@@ -1,12 +1,13 @@
 """A sensor that starts a refresh when new landing files appear (off by default)."""
 
 import hashlib
+from pathlib import Path
 
 import dagster as dg
 
-from orchestration.ingest import discover_files
+from orchestration.ingest import ENTITIES, discover_files
 from orchestration.jobs import REFRESH_TAG, daily_refresh
-from orchestration.settings import load_settings
+from orchestration.settings import is_uri, load_settings
 
 ACTIVE_STATUSES = [
     dg.DagsterRunStatus.QUEUED,
@@ -14,6 +15,46 @@ ACTIVE_STATUSES = [
     dg.DagsterRunStatus.STARTING,
     dg.DagsterRunStatus.STARTED,
 ]
+
+
+# Hadoop's names for the object stores, where pyarrow's differ
+ARROW_SCHEMES = {"s3a": "s3", "s3n": "s3"}
+
+
+def landing_entries(landing: Path | str) -> list[tuple[str, int, int]]:
+    """(path under the landing, size, mtime in ns) of every landing file the loaders would see.
+
+    A URI landing (spark engine) is listed with pyarrow's file systems, not through Spark:
+    the sensor runs in Dagster's code server, which has no JVM and must not start one (the
+    local metastore allows one JVM, the refresh's). pyarrow reads each cloud's standard
+    credentials (``AWS_*``, ``GOOGLE_APPLICATION_CREDENTIALS``, ``AZURE_*``), which may
+    differ from the ``spark.hadoop.*`` settings Spark reads (docs/scale-out.md).
+    """
+    if not is_uri(landing):
+        entries = []
+        for _, path in discover_files(landing):
+            try:
+                stat = path.stat()
+            except OSError:
+                # Vanished since discovery (moved, archived): the next tick sees where it went.
+                continue
+            entries.append((path.relative_to(landing).as_posix(), stat.st_size, stat.st_mtime_ns))
+        return entries
+    from pyarrow import fs
+
+    scheme, rest = landing.split("://", 1)
+    filesystem, root = fs.FileSystem.from_uri(f"{ARROW_SCHEMES.get(scheme, scheme)}://{rest}")
+    root = root.rstrip("/")
+    entries = []
+    for entity in ENTITIES:
+        selector = fs.FileSelector(f"{root}/{entity}", recursive=True, allow_not_found=True)
+        for info in filesystem.get_file_info(selector):
+            inside = info.path[len(root) + 1 :]
+            if info.type == fs.FileType.File and not any(
+                part.startswith(".") for part in inside.split("/")[1:]
+            ):
+                entries.append((inside, info.size, info.mtime_ns or 0))
+    return entries
 
 
 def landing_fingerprint(entries: list[tuple[str, int, int]]) -> str:
@@ -34,14 +75,7 @@ def landing_fingerprint(entries: list[tuple[str, int, int]]) -> str:
 )
 def new_landing_files_sensor(context: dg.SensorEvaluationContext):
     landing = load_settings().landing_dir
-    entries = []
-    for _, path in discover_files(landing):
-        try:
-            stat = path.stat()
-        except OSError:
-            # Vanished since discovery (moved, archived): the next tick sees where it went.
-            continue
-        entries.append((path.relative_to(landing).as_posix(), stat.st_size, stat.st_mtime_ns))
+    entries = landing_entries(landing)
     if not entries:
         return dg.SkipReason(f"no files in {landing}")
     fingerprint = landing_fingerprint(entries)

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 import yaml
 
@@ -29,11 +30,19 @@ DEFAULTS = {
 ENGINES = ("duckdb", "spark")
 
 
+def is_uri(landing) -> bool:
+    """A landing given as ``scheme://...`` (read by Spark through Hadoop), not a local folder."""
+    return isinstance(landing, str) and "://" in landing
+
+
 @dataclass(frozen=True)
 class Settings:
-    """Absolute paths of the landing folder, the warehouse, the serving file and DAGSTER_HOME."""
+    """Absolute paths of the landing folder, the warehouse, the serving file and DAGSTER_HOME.
 
-    landing_dir: Path
+    The landing folder may also be a URI (``s3a://bucket/landing``) on the spark engine.
+    """
+
+    landing_dir: Path | str
     warehouse: Path
     serving: Path
     dagster_home: Path
@@ -62,6 +71,27 @@ def resolve_path(value: str, root: Path = REPO_ROOT) -> Path:
     return path if path.is_absolute() else (root / path).resolve()
 
 
+def resolve_landing(value: str, engine: str, root: Path = REPO_ROOT) -> Path | str:
+    """Where the landing files are: a local folder (an absolute :class:`Path`), or a URI.
+
+    A URI stays a string: the spark engine lists and reads it through Hadoop, so any file
+    system Spark is configured for works (docs/scale-out.md). The duckdb engine reads local
+    folders only; it takes a ``file://`` URI as the folder it names and refuses any other.
+    """
+    if not is_uri(value):
+        return resolve_path(value, root)
+    if engine == "spark":
+        return value
+    parsed = urlparse(value)
+    if parsed.scheme == "file":
+        return resolve_path(unquote(parsed.path), root)
+    raise ValueError(
+        f"SKILLGAP_LANDING_DIR={value!r} is a {parsed.scheme}:// URI, which only the spark "
+        "engine reads: set SKILLGAP_ENGINE=spark (docs/scale-out.md) or land the files in a "
+        "local folder"
+    )
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read the settings from ``env`` (default: the process environment)."""
     env = os.environ if env is None else env
@@ -76,7 +106,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         engine=engine,
         spark_home=get("SKILLGAP_SPARK_HOME"),
         spark_master=env.get("SKILLGAP_SPARK_MASTER") or "local[2]",
-        landing_dir=get("SKILLGAP_LANDING_DIR"),
+        landing_dir=resolve_landing(
+            env.get("SKILLGAP_LANDING_DIR") or DEFAULTS["SKILLGAP_LANDING_DIR"], engine
+        ),
         warehouse=get("SKILLGAP_WAREHOUSE"),
         serving=get("SKILLGAP_SERVING"),
         dagster_home=get("DAGSTER_HOME"),

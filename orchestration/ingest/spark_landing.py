@@ -16,11 +16,7 @@ from pathlib import Path, PurePosixPath
 
 from orchestration.ingest.contract import ENTITIES, discover_files
 from orchestration.ingest.loader import content_hash, read_error
-
-
-def is_uri(landing) -> bool:
-    """A landing given as ``scheme://...`` (read through Hadoop), not a local folder."""
-    return isinstance(landing, str) and "://" in landing
+from orchestration.settings import is_uri
 
 
 @dataclasses.dataclass(frozen=True)

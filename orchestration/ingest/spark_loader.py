@@ -41,10 +41,10 @@ from orchestration.ingest.ledger import (
 from orchestration.ingest.spark_landing import (
     LandingFile,
     discover_landing,
-    is_uri,
     java_message,
     still_landed_uri,
 )
+from orchestration.settings import is_uri
 
 LEDGER_COLUMNS = (
     ("load_id", "int"),

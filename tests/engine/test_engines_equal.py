@@ -31,6 +31,8 @@ pytestmark = pytest.mark.slow
 
 COMPANIES, LEARNERS, DAYS = 20, 1500, 20
 LAYERS = ("staging", "intermediate", "irt")
+# what identifies a landed file and its outcome (load ids and times differ by engine)
+LEDGER = "file_path, entity, content_hash, file_format, n_rows, status"
 
 
 def free_port() -> int:
@@ -123,6 +125,9 @@ def engines(tmp_path_factory, run_refresh):
     spark = {
         **common,
         "SKILLGAP_ENGINE": "spark",
+        # the same folder as a URI: Spark lists and hashes it through Hadoop's FileSystem,
+        # the path an object-store landing (s3a://, abfss://) takes
+        "SKILLGAP_LANDING_DIR": (root / "landing").as_uri(),
         "SKILLGAP_SPARK_HOME": str(root / "spark"),
         "SKILLGAP_SPARK_THRIFT_PORT": str(free_port()),
         "SKILLGAP_WAREHOUSE": str(root / "unused.duckdb"),
@@ -155,6 +160,11 @@ def engines(tmp_path_factory, run_refresh):
         ]
         spark_tables = read_tables(session, names)
         rebuilt, seconds["spark chain --full-refresh"] = spark_rebuild(session, root)
+        with duckdb.connect(duck["SKILLGAP_WAREHOUSE"], read_only=True) as con:
+            duck_ledger = con.execute(f"select {LEDGER} from raw.load_ledger").fetchall()
+        spark_ledger = [
+            tuple(r) for r in session.sql(f"select {LEDGER} from raw.load_ledger").collect()
+        ]
         print({k: round(v, 1) for k, v in seconds.items()})
         print({t: {k: v for k, v in w.items() if "buckets" not in k} for t, w in written.items()})
         yield {
@@ -162,6 +172,7 @@ def engines(tmp_path_factory, run_refresh):
             "duckdb": duckdb_tables(duck["SKILLGAP_WAREHOUSE"], LAYERS),
             "spark": spark_tables,
             "rebuilt": rebuilt,
+            "ledgers": (sorted(duck_ledger), sorted(spark_ledger)),
             "written": written,
             "changed_learners": changed_learners,
             "session": session,
@@ -205,6 +216,14 @@ def test_serving_files_equal(engines):
 def test_serving_column_types_equal(engines):
     """BI tools see the same column types whichever engine built the marts."""
     assert engines["serving_types"][0] == engines["serving_types"][1]
+
+
+def test_the_landing_uri_gives_the_ledger_of_the_local_folder(engines):
+    """Spark read the landing as a file:// URI through Hadoop, DuckDB as a folder: the same
+    files, identities (path, content hash) and outcomes."""
+    duck, spark = engines["ledgers"]
+    assert len(duck) > 20
+    assert duck == spark
 
 
 @pytest.mark.parametrize("table", CHAIN)

@@ -206,3 +206,33 @@ def test_full_refresh_and_full_recalibration_are_valid_run_config(defs):
     assert dg.validate_run_config(job, run_config)
     assert build_args(DbtBuildConfig(full_refresh=True))[-1] == "--full-refresh"
     assert "--full-refresh" not in build_args(DbtBuildConfig())
+
+
+def test_a_landing_uri_lists_the_same_files_as_the_folder_it_names(tmp_path):
+    """The sensor's listing of a URI landing (pyarrow, no JVM) equals the local walk."""
+    from orchestration.sensors import landing_entries
+
+    landing = tmp_path / "landing"
+    for name in ("learners/day1.csv", "attempts/2026/day1.parquet", "attempts/.tmp.csv"):
+        (landing / name).parent.mkdir(parents=True, exist_ok=True)
+        (landing / name).write_text("x\n")
+    (landing / "not_an_entity").mkdir()
+    (landing / "not_an_entity" / "f.csv").write_text("x\n")
+
+    local = sorted(landing_entries(landing))
+    assert [path for path, _, _ in local] == ["attempts/2026/day1.parquet", "learners/day1.csv"]
+    assert sorted(landing_entries(landing.as_uri())) == local
+
+
+def test_a_landing_uri_is_kept_on_spark_and_refused_on_duckdb_unless_it_is_a_file_uri(tmp_path):
+    from orchestration.settings import load_settings
+
+    bucket = "s3a://bucket/landing"
+    assert (
+        load_settings({"SKILLGAP_ENGINE": "spark", "SKILLGAP_LANDING_DIR": bucket}).landing_dir
+        == bucket
+    )
+    with pytest.raises(ValueError, match=r"SKILLGAP_LANDING_DIR='s3a://bucket/landing'.*spark"):
+        load_settings({"SKILLGAP_LANDING_DIR": bucket})
+    local = load_settings({"SKILLGAP_LANDING_DIR": tmp_path.as_uri()}).landing_dir
+    assert local == tmp_path
