@@ -12,9 +12,12 @@
 
 from __future__ import annotations
 
+import shutil
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlparse
 
 import duckdb
 
@@ -58,7 +61,13 @@ def arrow_frame(spark, arrow):
 
 
 def push_schema(spark, con: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
-    """Overwrite Spark's ``schema.*`` with every table of ``schema`` in DuckDB."""
+    """Overwrite Spark's ``schema.*`` with every table of ``schema`` in DuckDB.
+
+    DuckDB streams each table into Parquet files in Spark's warehouse folder, and the Spark
+    table is pointed at them: no table passes through the driver's memory (the abilities
+    are one row per learner and skill). A warehouse DuckDB cannot write (object storage)
+    takes the Arrow path through the driver's memory instead (docs/scale-out.md).
+    """
     spark.sql(f"create database if not exists {schema}")
     tables = [
         row[0]
@@ -66,17 +75,56 @@ def push_schema(spark, con: duckdb.DuckDBPyConnection, schema: str) -> list[str]
             "select table_name from duckdb_tables() where schema_name = ? order by 1", [schema]
         ).fetchall()
     ]
+    folder = local_folder(spark.conf.get("spark.sql.warehouse.dir"))
     for table in tables:
-        # HUGEINT (response signatures) has no Spark type: decimal(38, 0) holds it exactly.
-        columns = con.execute(f"describe {schema}.{table}").fetchall()
-        selected = ", ".join(
-            f'cast("{c[0]}" as decimal(38, 0)) as "{c[0]}"' if c[1] == "HUGEINT" else f'"{c[0]}"'
-            for c in columns
-        )
-        arrow = con.sql(f"select {selected} from {schema}.{table}").to_arrow_table()
-        frame = arrow_frame(spark, arrow)
-        frame.write.mode("overwrite").format("parquet").saveAsTable(f"{schema}.{table}")
+        query = f"select {spark_columns(con, f'{schema}.{table}')} from {schema}.{table}"
+        if folder is None:
+            frame = arrow_frame(spark, con.sql(query).to_arrow_table())
+            frame.write.mode("overwrite").format("parquet").saveAsTable(f"{schema}.{table}")
+        else:
+            copy_to_spark(
+                spark, con, query, f"{schema}.{table}", folder / "duckdb" / schema / table
+            )
     return tables
+
+
+def spark_columns(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    """The select list that gives a DuckDB table Spark's types in Parquet."""
+    selected = []
+    for name, kind, *_ in con.execute(f"describe {table}").fetchall():
+        if kind == "HUGEINT":  # response signatures: no Spark type; decimal(38, 0) holds it
+            selected.append(f'cast("{name}" as decimal(38, 0)) as "{name}"')
+        elif kind == "TIMESTAMP":  # UTC wall clocks; as instants Spark reads them as timestamp
+            selected.append(f'timezone(\'UTC\', "{name}") as "{name}"')
+        else:
+            selected.append(f'"{name}"')
+    return ", ".join(selected)
+
+
+def local_folder(location: str) -> Path | None:
+    """The local folder of a ``file:`` (or scheme-less) location; None for any other scheme."""
+    if location.startswith("file:"):
+        return Path(urlparse(location).path)
+    return None if "://" in location else Path(location)
+
+
+def copy_to_spark(spark, con: duckdb.DuckDBPyConnection, query: str, name: str, home: Path):
+    """Write ``query`` as Parquet in a new folder under ``home`` and make ``name`` read it.
+
+    Each push writes a new version folder and re-points the table, then removes the older
+    versions, so a push stopped half way leaves the previous table intact.
+    """
+    version = home / f"v{time.time_ns()}"
+    version.mkdir(parents=True)
+    target = str(version / "data.parquet").replace("'", "''")
+    con.execute(f"copy ({query}) to '{target}' (format parquet)")
+    # An external table: dropping it later keeps the files; a managed table of an older
+    # version of skillgap is dropped with its files.
+    spark.sql(f"drop table if exists {name}")
+    spark.sql(f"create table {name} using parquet location '{version.as_uri()}'")
+    for old in home.iterdir():
+        if old != version:
+            shutil.rmtree(old)
 
 
 def irt_workspace_path() -> Path:

@@ -36,6 +36,8 @@ def spark(tmp_path_factory):
         # tables the tests save (saveAsTable) go to a temporary folder, not the checkout
         .config("spark.sql.warehouse.dir", str(tmp_path_factory.mktemp("spark-warehouse")))
         .config("spark.ui.showConsoleProgress", "false")
+        # as the product session (orchestration/spark/session.py): timestamps are UTC
+        .config("spark.sql.session.timeZone", "UTC")
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")
