@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import time
 from collections.abc import Iterator
@@ -30,6 +31,8 @@ IRT_INPUTS = (
     "staging.stg_companies",
 )
 IRT_SCHEMA = "irt"
+# The table property holding the content fingerprint of what push_schema last wrote
+FINGERPRINT = "skillgap.content_fingerprint"
 # Temporary views of the IRT stage start with this (orchestration/spark/irt_stage.py).
 TEMPORARY_PREFIX = "skillgap_"
 
@@ -66,7 +69,8 @@ def push_schema(spark, con: duckdb.DuckDBPyConnection, schema: str) -> list[str]
     DuckDB streams each table into Parquet files in Spark's warehouse folder, and the Spark
     table is pointed at them: no table passes through the driver's memory (the abilities
     are one row per learner and skill). A warehouse DuckDB cannot write (object storage)
-    takes the Arrow path through the driver's memory instead (docs/scale-out.md).
+    takes the Arrow path through the driver's memory instead (docs/scale-out.md). A table
+    whose content fingerprint equals the one stored on the Spark table is not written again.
     """
     spark.sql(f"create database if not exists {schema}")
     tables = [
@@ -77,15 +81,34 @@ def push_schema(spark, con: duckdb.DuckDBPyConnection, schema: str) -> list[str]
     ]
     folder = local_folder(spark.conf.get("spark.sql.warehouse.dir"))
     for table in tables:
-        query = f"select {spark_columns(con, f'{schema}.{table}')} from {schema}.{table}"
+        name = f"{schema}.{table}"
+        query = f"select {spark_columns(con, name)} from {name}"
+        fingerprint = content_fingerprint(con, query)
+        if pushed_fingerprint(spark, name) == fingerprint:
+            continue  # unchanged since the last push (calibration leaves the abilities alone)
         if folder is None:
             frame = arrow_frame(spark, con.sql(query).to_arrow_table())
-            frame.write.mode("overwrite").format("parquet").saveAsTable(f"{schema}.{table}")
+            frame.write.mode("overwrite").format("parquet").saveAsTable(name)
         else:
-            copy_to_spark(
-                spark, con, query, f"{schema}.{table}", folder / "duckdb" / schema / table
-            )
+            copy_to_spark(spark, con, query, name, folder / "duckdb" / schema / table)
+        spark.sql(f"alter table {name} set tblproperties ('{FINGERPRINT}' = '{fingerprint}')")
     return tables
+
+
+def content_fingerprint(con: duckdb.DuckDBPyConnection, query: str) -> str:
+    """A digest of the columns and rows of ``query``, whatever their order: one scan, much
+    cheaper than writing the table again."""
+    columns = con.execute(f"describe {query}").fetchall()
+    [(rows, total)] = con.execute(f"select count(*), sum(hash(q)) from ({query}) q").fetchall()
+    return hashlib.sha256(f"{columns}|{rows}|{total}".encode()).hexdigest()
+
+
+def pushed_fingerprint(spark, name: str) -> str | None:
+    """The fingerprint the last push stored on Spark's table ``name``, if any."""
+    if not spark.catalog.tableExists(name):
+        return None
+    properties = dict(tuple(row) for row in spark.sql(f"show tblproperties {name}").collect())
+    return properties.get(FINGERPRINT)
 
 
 def spark_columns(con: duckdb.DuckDBPyConnection, table: str) -> str:

@@ -43,7 +43,10 @@ def test_parquet_and_arrow_paths_give_the_same_tables(spark, workspace, monkeypa
     assert warehouse.table_location(spark, "pushed.scores").startswith("file:" + str(home))
 
     monkeypatch.setattr(warehouse, "local_folder", lambda location: None)
+    for table in ("empty", "scores"):  # else the unchanged tables are not pushed again
+        spark.sql(f"drop table pushed.{table}")
     warehouse.push_schema(spark, workspace, "pushed")
+    assert not warehouse.table_location(spark, "pushed.scores").startswith("file:" + str(home))
     through_arrow = {
         t: (spark.table(f"pushed.{t}").dtypes, spark_rows(spark, f"pushed.{t}"))
         for t in ("empty", "scores")
@@ -56,10 +59,24 @@ def test_parquet_and_arrow_paths_give_the_same_tables(spark, workspace, monkeypa
     assert str(copied["scores"][1][0][3]) == "2026-01-02 03:04:05.123456"
 
 
-def test_a_second_push_replaces_the_table_and_removes_the_old_files(spark, workspace):
+def test_a_push_rewrites_only_changed_tables_and_removes_the_old_files(spark, workspace):
     warehouse.push_schema(spark, workspace, "pushed")
+    home = warehouse.local_folder(spark.conf.get("spark.sql.warehouse.dir")) / "duckdb" / "pushed"
+
+    def versions():
+        return {t: sorted(p.name for p in (home / t).iterdir()) for t in ("empty", "scores")}
+
+    first = versions()
+    warehouse.push_schema(spark, workspace, "pushed")
+    assert versions() == first  # nothing changed: nothing written
+
+    workspace.execute("update pushed.scores set theta = theta + 1 where n = 3")
+    warehouse.push_schema(spark, workspace, "pushed")
+    second = versions()
+    assert second["empty"] == first["empty"] and second["scores"] != first["scores"]
+    assert [len(v) for v in second.values()] == [1, 1]
+    assert spark.sql("select theta from pushed.scores where n = 3").first()[0] == 3 / 7 + 1
+
     workspace.execute("delete from pushed.scores where n >= 10")
     warehouse.push_schema(spark, workspace, "pushed")
     assert spark.table("pushed.scores").count() == 10
-    home = warehouse.local_folder(spark.conf.get("spark.sql.warehouse.dir")) / "duckdb" / "pushed"
-    assert [len(list((home / t).iterdir())) for t in ("empty", "scores")] == [1, 1]
