@@ -16,9 +16,9 @@ child process with its own JVM (``local[2]``, the engine's 2 GB driver):
 ``unchanged s`` is a second push of the same table: only its content fingerprint is computed
 (one DuckDB scan) and compared with the one stored on the Spark table, and nothing is written.
 
-The table has the columns of ``irt.learner_abilities`` that matter for size: learner and
-skill ids, theta, its SE, counts, a response signature (HUGEINT, decimal(38, 0) in Spark) and a
-timestamp. Peak memory is VmRSS summed over the child's process tree (Python, DuckDB and the
+The table (``bench.abilities``) has the columns of ``irt.learner_abilities`` that matter for
+size: learner and skill ids, theta, its SE, counts, a response signature (HUGEINT, decimal(38,
+0) in Spark) and a timestamp. Peak memory is VmRSS summed over the child's process tree (Python, DuckDB and the
 JVM), polled every 0.2 s. Prints figures, asserts nothing; the machine is shared.
 """
 
@@ -35,7 +35,7 @@ from pathlib import Path
 from refresh import load, run_child
 
 TABLE = """
-    create table irt.learner_abilities as
+    create table bench.abilities as
     select 'L' || lpad((i // 12)::varchar, 9, '0') as learner_id,
         'SK' || lpad((i % 12)::varchar, 3, '0') as skill_id,
         sin(i) * 2 as theta, 0.3 + (i % 7) / 100 as theta_se,
@@ -55,18 +55,18 @@ def child(method: str, rows: int, workdir: Path) -> dict:
 
     con = duckdb.connect(str(workdir / f"{method}.duckdb"))
     con.execute("set TimeZone = 'UTC'")
-    con.execute("create schema irt")
+    con.execute("create schema bench")
     con.execute(TABLE.format(rows=rows))
     spark = get_spark()
     spark.sql("select 1").collect()
     if method == "arrow":
         warehouse.local_folder = lambda location: None
     started = time.perf_counter()
-    warehouse.push_schema(spark, con, "irt")
+    warehouse.push_schema(spark, con, "bench")
     seconds = time.perf_counter() - started
-    counted = spark.table("irt.learner_abilities").count()
+    counted = spark.table("bench.abilities").count()
     started = time.perf_counter()
-    warehouse.push_schema(spark, con, "irt")  # unchanged: the fingerprint alone
+    warehouse.push_schema(spark, con, "bench")  # unchanged: the fingerprint alone
     return {"seconds": seconds, "rows": counted, "unchanged": time.perf_counter() - started}
 
 
