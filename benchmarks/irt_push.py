@@ -18,8 +18,9 @@ child process with its own JVM (``local[2]``, the engine's 2 GB driver):
 
 The table (``bench.abilities``) has the columns of ``irt.learner_abilities`` that matter for
 size: learner and skill ids, theta, its SE, counts, a response signature (HUGEINT, decimal(38,
-0) in Spark) and a timestamp. Peak memory is VmRSS summed over the child's process tree (Python, DuckDB and the
-JVM), polled every 0.2 s. Prints figures, asserts nothing; the machine is shared.
+0) in Spark) and a timestamp. Peak memory is VmRSS summed over the child's process tree
+(Python, DuckDB and the JVM), polled every 0.2 s. Prints figures, asserts nothing; the machine
+is shared.
 """
 
 from __future__ import annotations
