@@ -9,6 +9,8 @@ import pytest
 
 from orchestration.spark import warehouse
 
+pytestmark = pytest.mark.slow  # Spark table writes: 20-40 s here
+
 TABLE = """
     select 'L' || i as learner_id, i::integer as n, i / 7 as theta,
         timestamp '2026-01-02 03:04:05.123456' + to_seconds(i) as scored_at,
