@@ -6,6 +6,7 @@ from pathlib import Path
 import dagster as dg
 
 from orchestration.ingest import ENTITIES, discover_files
+from orchestration.ingest.contract import is_hidden
 from orchestration.jobs import REFRESH_TAG, daily_refresh
 from orchestration.settings import is_uri, load_settings
 
@@ -50,9 +51,7 @@ def landing_entries(landing: Path | str) -> list[tuple[str, int, int]]:
         selector = fs.FileSelector(f"{root}/{entity}", recursive=True, allow_not_found=True)
         for info in filesystem.get_file_info(selector):
             inside = info.path[len(root) + 1 :]
-            if info.type == fs.FileType.File and not any(
-                part.startswith(".") for part in inside.split("/")[1:]
-            ):
+            if info.type == fs.FileType.File and not is_hidden(inside.split("/")[1:]):
                 entries.append((inside, info.size, info.mtime_ns or 0))
     return entries
 

@@ -71,6 +71,12 @@ def resolve_path(value: str, root: Path = REPO_ROOT) -> Path:
     return path if path.is_absolute() else (root / path).resolve()
 
 
+def file_uri_path(location: str) -> Path | None:
+    """The local path a ``file:`` URI names (``file:/x``, ``file:///x``); None otherwise."""
+    parsed = urlparse(location)
+    return Path(unquote(parsed.path)) if parsed.scheme == "file" else None
+
+
 def resolve_landing(value: str, engine: str, root: Path = REPO_ROOT) -> Path | str:
     """Where the landing files are: a local folder (an absolute :class:`Path`), or a URI.
 
@@ -82,12 +88,12 @@ def resolve_landing(value: str, engine: str, root: Path = REPO_ROOT) -> Path | s
         return resolve_path(value, root)
     if engine == "spark":
         return value
-    parsed = urlparse(value)
-    if parsed.scheme == "file":
-        return resolve_path(unquote(parsed.path), root)
+    local = file_uri_path(value)
+    if local is not None:
+        return resolve_path(str(local), root)
     raise ValueError(
-        f"SKILLGAP_LANDING_DIR={value!r} is a {parsed.scheme}:// URI, which only the spark "
-        "engine reads: set SKILLGAP_ENGINE=spark (docs/scale-out.md) or land the files in a "
+        f"SKILLGAP_LANDING_DIR={value!r} is a {urlparse(value).scheme}:// URI, which only the "
+        "spark engine reads: set SKILLGAP_ENGINE=spark (docs/scale-out.md) or land the files in a "
         "local folder"
     )
 

@@ -11,12 +11,12 @@ from sample_data.generator import DEFAULT_LEARNERS, DEFAULT_START, generate
 
 
 def main(argv: list[str] | None = None) -> None:
-    from orchestration.settings import load_settings
+    from orchestration.settings import is_uri, load_settings
 
     parser = _parser()
     args = parser.parse_args(argv)
     out = args.out or load_settings().landing_dir
-    if isinstance(out, str):
+    if is_uri(out):
         parser.error(
             f"SKILLGAP_LANDING_DIR={out} is a URI: the generator writes a local folder; "
             "pass --out, then copy the files to the URI"

@@ -70,6 +70,12 @@ def file_format(path: Path) -> str | None:
     return None
 
 
+def is_hidden(parts: Iterable[str]) -> bool:
+    """A path (its parts below the entity folder) under a hidden name: ``.DS_Store``, editors'
+    temporary files. Not data; every listing of the landing skips it."""
+    return any(part.startswith(".") for part in parts)
+
+
 def discover_files(landing_dir: Path) -> Iterator[tuple[str, Path]]:
     """(entity, path) of every candidate file, in load order: entity folder, then path.
 
@@ -81,9 +87,7 @@ def discover_files(landing_dir: Path) -> Iterator[tuple[str, Path]]:
         if not folder.is_dir():
             continue
         for path in sorted(folder.rglob("*")):
-            if path.is_file() and not any(
-                p.startswith(".") for p in path.relative_to(folder).parts
-            ):
+            if path.is_file() and not is_hidden(path.relative_to(folder).parts):
                 yield entity, path
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path, PurePosixPath
 
-from orchestration.ingest.contract import ENTITIES, discover_files
+from orchestration.ingest.contract import ENTITIES, discover_files, is_hidden
 from orchestration.ingest.loader import content_hash, read_error
 from orchestration.settings import is_uri
 
@@ -93,7 +93,7 @@ def discover_landing(spark, landing) -> list[tuple[str, LandingFile]]:
             status = listing.next()
             location = status.getPath().toString()
             parts = tuple(location[len(prefix) :].split("/"))
-            if location.startswith(prefix) and not any(p.startswith(".") for p in parts):
+            if location.startswith(prefix) and not is_hidden(parts):
                 path = "/".join((entity, *parts))
                 files.append((parts, LandingFile(location, path, status.getLen(), fs, jvm)))
         found += [(entity, file) for _, file in sorted(files, key=lambda f: f[0])]

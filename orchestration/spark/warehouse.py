@@ -18,11 +18,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlparse
 
 import duckdb
 
-from orchestration.settings import load_settings
+from orchestration.settings import file_uri_path, load_settings
 
 # What the IRT assets read from the warehouse besides their own irt.* tables.
 IRT_INPUTS = (
@@ -127,7 +126,7 @@ def spark_columns(con: duckdb.DuckDBPyConnection, table: str) -> str:
 def local_folder(location: str) -> Path | None:
     """The local folder of a ``file:`` (or scheme-less) location; None for any other scheme."""
     if location.startswith("file:"):
-        return Path(urlparse(location).path)
+        return file_uri_path(location)
     return None if "://" in location else Path(location)
 
 
@@ -189,7 +188,8 @@ def parquet_source(spark, name: str) -> str:
     """A DuckDB ``read_parquet()`` of the files of Spark's table ``name``."""
     # dbt rewrites tables through its own Thrift session; this session may cache the old files.
     spark.catalog.refreshTable(name)
-    folder = table_location(spark, name).removeprefix("file:")
+    location = table_location(spark, name)
+    folder = str(local_folder(location) or location)
     literal = (folder.rstrip("/") + "/*.parquet").replace("'", "''")
     # Spark's timestamps are instants (TIMESTAMPTZ to DuckDB); the warehouse's are UTC wall
     # clocks (TIMESTAMP), as on the DuckDB engine.
