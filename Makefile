@@ -27,7 +27,7 @@ manifest: install
 run: install $(if $(filter spark,$(SKILLGAP_ENGINE)),spark-deps)
 	$(BIN)/python -m orchestration.refresh $(ARGS)
 
-test: manifest spark-deps
+test: manifest spark-deps lrs-install
 	$(BIN)/python -m pytest
 
 # Java and the spark extra, for the Spark engine and its tests (tests/spark).
@@ -85,3 +85,21 @@ bi-deploy: bi-install
 bi: bi-deploy
 	SUPERSET_CONFIG_PATH=$(abspath bi/superset_config.py) \
 		$(BI_BIN)/superset run -h 127.0.0.1 -p $(BI_PORT) --with-threads
+
+# Ralph, a real xAPI Learning Record Store, for the tests of the statement intake (tests/lrs):
+# its own virtualenv, because it pins dependencies that clash with the project's. Its file-system
+# backend needs no database; tests/lrs/ralph.py starts and stops it. The pin is here, so the
+# install runs again when this Makefile changes (about a second when nothing is missing).
+LRS_VENV := .venv-lrs
+LRS_BIN := $(LRS_VENV)/bin
+LRS_STAMP := $(LRS_VENV)/.installed-stamp
+LRS_REQUIREMENTS := 'ralph-malph[lrs,cli]==5.1.0' requests
+
+.PHONY: lrs-install
+
+lrs-install: $(LRS_STAMP)
+
+$(LRS_STAMP): Makefile
+	@test -x $(LRS_BIN)/python || $(PYTHON) -m venv $(LRS_VENV)
+	$(LRS_BIN)/python -m pip install --quiet --disable-pip-version-check $(LRS_REQUIREMENTS)
+	@touch $(LRS_STAMP)

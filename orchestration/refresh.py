@@ -149,12 +149,46 @@ def refresh(args: argparse.Namespace, settings: Settings, out: IO[str], live: bo
     return execute_refresh(args.full_refresh, out, live)
 
 
-def print_attention(console: RunConsole, failed_files: list[tuple[str, str]]) -> None:
-    """What a person must look at, first: files that did not load, checks that did not pass."""
-    if not failed_files and not console.problems:
+def warehouse_attention(warehouse: Path) -> list[str]:
+    """Lines about the data itself: no attempt at all, statements conflicting with others."""
+    if not warehouse.exists():
+        return []
+    lines = []
+    try:
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            (n_attempts,) = con.execute("select count(*) from staging.stg_attempts").fetchone()
+            if n_attempts == 0:
+                lines.append(
+                    "NO ATTEMPTS      the warehouse holds no cleaned attempt: nothing can be "
+                    "scored (attempts land in attempts/ or as statements in statements/)"
+                )
+            conflicts = con.execute(
+                "select statement_id, source_file from staging.stg_statements_landed "
+                "where outcome = 'conflict' order by load_id, row_number"
+            ).fetchall()
+    except duckdb.Error:
+        return lines
+    if conflicts:
+        shown = ", ".join(f"{sid} ({path})" for sid, path in conflicts[:3])
+        more = f" and {len(conflicts) - 3} more" if len(conflicts) > 3 else ""
+        lines.append(
+            f"STATEMENT CONFLICT {len(conflicts)} statements reuse an id with other content; "
+            f"the first stored copy stays: {shown}{more} (staging.stg_statements_landed)"
+        )
+    return lines
+
+
+def print_attention(
+    console: RunConsole, failed_files: list[tuple[str, str]], data_lines: list[str] = ()
+) -> None:
+    """What a person must look at, first: files that did not load, checks that did not pass,
+    and what the data lacks."""
+    if not failed_files and not console.problems and not data_lines:
         return
     print()
     print("Needs attention:")
+    for line in data_lines:
+        print(f"  {line}")
     for file_path, error in failed_files:
         # Ingest errors already start with the file's path.
         message = error if error.startswith(file_path) else f"{file_path}: {error}"
@@ -230,7 +264,8 @@ def main(argv: list[str] | None = None) -> int:
         f"Refresh {'succeeded' if result.success else 'FAILED'} in {seconds:.0f} s "
         f"(run {result.run_id})."
     )
-    print_attention(console, failed_landing_files(settings))
+    data_lines = [] if settings.engine == "spark" else warehouse_attention(settings.warehouse)
+    print_attention(console, failed_landing_files(settings), data_lines)
     if settings.warehouse.exists() or settings.engine == "spark":
         print()
         print_tables(settings.warehouse, settings.engine)

@@ -2,7 +2,14 @@
 
 import dagster as dg
 
-from orchestration.ingest import ENTITIES, ingest_landing, unresolved_failures
+from orchestration.ingest import (
+    ENTITIES,
+    LANDING_FOLDERS,
+    STATEMENTS,
+    ingest_landing,
+    unexpected_folders,
+    unresolved_failures,
+)
 from orchestration.progress import progress_logger
 from orchestration.resources import Landing, Warehouse
 
@@ -21,12 +28,25 @@ RAW_SPECS = [
         )
         for name in ENTITIES
     ),
+    dg.AssetSpec(
+        ["raw", STATEMENTS],
+        description="Landed xAPI statements and Caliper events, each whole, with lineage.",
+        kinds=KINDS,
+    ),
 ]
 ALL_LOADED_CHECK = dg.AssetCheckSpec(
     "landing_files_all_loaded",
     asset=LEDGER_KEY,
     description="Every landing file still present was loaded: none failed to parse or lacked "
     "a required column.",
+    blocking=False,
+)
+
+FOLDERS_READ_CHECK = dg.AssetCheckSpec(
+    "landing_folders_all_read",
+    asset=LEDGER_KEY,
+    description="Every folder and file at the top of the landing is one skillgap reads: "
+    "attempts in a misspelt folder would otherwise refresh with nothing in it.",
     blocking=False,
 )
 
@@ -46,7 +66,7 @@ def ingest_on_spark(spark, landing_dir, progress):
 
 @dg.multi_asset(
     specs=RAW_SPECS,
-    check_specs=[ALL_LOADED_CHECK],
+    check_specs=[ALL_LOADED_CHECK, FOLDERS_READ_CHECK],
     group_name="ingest",
     pool="duckdb",
     name="ingest_landing_files",
@@ -79,7 +99,7 @@ def ingest_landing_files(context: dg.AssetExecutionContext, warehouse: Warehouse
             "rows_loaded": report.rows_loaded(),
         },
     )
-    for name in ENTITIES:
+    for name in (*ENTITIES, STATEMENTS):
         yield dg.MaterializeResult(
             asset_key=["raw", name],
             metadata={
@@ -94,4 +114,17 @@ def ingest_landing_files(context: dg.AssetExecutionContext, warehouse: Warehouse
         severity=dg.AssetCheckSeverity.ERROR,
         description="; ".join(error for _, error in failures) or "every landing file loaded",
         metadata={"unloaded_files": dg.MetadataValue.json([p for p, _ in failures])},
+    )
+    unread = [] if isinstance(landing_dir, str) else unexpected_folders(landing_dir)
+    yield dg.AssetCheckResult(
+        check_name=FOLDERS_READ_CHECK.name,
+        asset_key=LEDGER_KEY,
+        passed=not unread,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=(
+            f"not read: {', '.join(unread)} (landing folders: {', '.join(LANDING_FOLDERS)})"
+            if unread
+            else "every top-level folder is a landing folder"
+        ),
+        metadata={"unread": dg.MetadataValue.json(unread)},
     )

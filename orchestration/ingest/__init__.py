@@ -49,10 +49,13 @@ columns, which files are data), ``ledger`` (raw tables, the ledger, file identit
 
 from orchestration.ingest.contract import (
     ENTITIES,
+    LANDING_FOLDERS,
     LINEAGE_COLUMNS,
+    STATEMENTS,
     EntitySpec,
     LandingFileError,
     discover_files,
+    unexpected_folders,
 )
 from orchestration.ingest.ledger import (
     UNREADABLE,
@@ -66,6 +69,8 @@ from orchestration.ingest.loader import content_hash, ingest_landing
 
 __all__ = [
     "ENTITIES",
+    "LANDING_FOLDERS",
+    "STATEMENTS",
     "LINEAGE_COLUMNS",
     "UNREADABLE",
     "EntitySpec",
@@ -75,6 +80,7 @@ __all__ = [
     "LedgerIndex",
     "content_hash",
     "discover_files",
+    "unexpected_folders",
     "ensure_raw_schema",
     "ingest_landing",
     "unresolved_failures",

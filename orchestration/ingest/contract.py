@@ -47,8 +47,16 @@ ENTITIES: dict[str, EntitySpec] = {
         EntitySpec(
             "enrollments", ("learner_id", "course_id", "enrolled_at"), ("completed_at", "grade")
         ),
+        # Maps an xAPI actor to a learner (docs/landing-contract.md, statements).
+        EntitySpec("learner_identities", ("learner_id", "actor_ifi")),
     )
 }
+
+# The statements folder: xAPI statements and Caliper events, one JSON document each, loaded
+# whole into raw.statements (orchestration/ingest/statements.py) rather than as table rows.
+STATEMENTS = "statements"
+JSON_SUFFIXES = (".json", ".json.gz")
+JSON_LINES_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
 
 
 LINEAGE_COLUMNS = ("_load_id", "_source_file", "_row_number")
@@ -60,9 +68,16 @@ class LandingFileError(Exception):
     """A landing file that cannot be loaded; the message names the file and what is wrong."""
 
 
-def file_format(path: Path) -> str | None:
-    """``csv``, ``parquet`` or None for a file this loader does not read."""
+def file_format(path: Path, entity: str | None = None) -> str | None:
+    """``csv``, ``parquet`` (tables), ``json`` or ``jsonl`` (statements), or None for a file
+    this loader does not read in that entity folder."""
     name = path.name.lower()
+    if entity == STATEMENTS:
+        if name.endswith(JSON_SUFFIXES):
+            return "json"
+        if name.endswith(JSON_LINES_SUFFIXES):
+            return "jsonl"
+        return None
     if name.endswith(CSV_SUFFIXES):
         return "csv"
     if name.endswith(PARQUET_SUFFIXES):
@@ -81,14 +96,33 @@ def discover_files(landing_dir: Path) -> Iterator[tuple[str, Path]]:
 
     Hidden files (``.DS_Store``, editors' temporary files) are not data and are skipped.
     Files of other types are returned too, so that they are reported rather than ignored.
+    The statements folder comes last: its attempts need the catalog loaded before them.
     """
-    for entity in ENTITIES:
+    for entity in LANDING_FOLDERS:
         folder = landing_dir / entity
         if not folder.is_dir():
             continue
         for path in sorted(folder.rglob("*")):
             if path.is_file() and not is_hidden(path.relative_to(folder).parts):
                 yield entity, path
+
+
+LANDING_FOLDERS = (*ENTITIES, STATEMENTS)
+
+
+def unexpected_folders(landing_dir: Path) -> list[str]:
+    """Visible folders and files at the top of the landing that skillgap does not read.
+
+    A landing whose attempts sit in ``Statements/`` or ``attempt/`` would otherwise refresh
+    "ok" with nothing in it; the run summary lists these under "needs attention".
+    """
+    if not landing_dir.is_dir():
+        return []
+    return sorted(
+        path.name + ("/" if path.is_dir() else "")
+        for path in landing_dir.iterdir()
+        if path.name not in LANDING_FOLDERS and not is_hidden([path.name])
+    )
 
 
 def match_columns(spec: EntitySpec, landed: Iterable[str], file_path: str) -> dict[str, str]:

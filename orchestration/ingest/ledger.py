@@ -34,10 +34,27 @@ create table if not exists raw.load_ledger (
 """
 
 
+# Every landed statement whole (docs/interfaces.md, raw): a rule change is a rebuild of
+# staging, never a re-pull. statement_id is the statement's own id, a UUID-shaped MD5 of its
+# minified JSON when it has none, NULL when the text is not JSON.
+STATEMENTS_DDL = """
+create table if not exists raw.statements (
+    statement_id varchar,
+    stored varchar,
+    statement varchar,
+    source varchar not null,
+    _load_id integer not null,
+    _source_file varchar not null,
+    _row_number bigint not null
+)
+"""
+
+
 def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create the raw schema, the ledger and one all-text table per entity if missing."""
     con.execute("create schema if not exists raw")
     con.execute(LEDGER_DDL)
+    con.execute(STATEMENTS_DDL)
     for spec in ENTITIES.values():
         columns = ",\n    ".join(f"{c} varchar" for c in spec.columns)
         con.execute(
@@ -137,7 +154,9 @@ def record_unreadable(
 ) -> FileResult:
     """Record a file that cannot be read as failed, with the placeholder hash (retried)."""
     result = FileResult(file_path, entity, "failed", error=unreadable_message(file_path, error))
-    return record_landing(con, next_load_id(con), result, UNREADABLE, file_format(path), loaded_at)
+    return record_landing(
+        con, next_load_id(con), result, UNREADABLE, file_format(path, entity), loaded_at
+    )
 
 
 @dataclass
@@ -198,7 +217,9 @@ def record_rename(
         f"landing folder); its rows were loaded by load {rows_load_id}, none loaded again"
     )
     result = FileResult(file_path, entity, "renamed", n_rows=0, error=note)
-    return record_landing(con, next_load_id(con), result, digest, file_format(path), loaded_at)
+    return record_landing(
+        con, next_load_id(con), result, digest, file_format(path, entity), loaded_at
+    )
 
 
 # (file_path, error) of every (entity, path) whose latest ledger entry is ``failed``; plain SQL

@@ -12,6 +12,7 @@ import duckdb
 from orchestration.ingest.contract import (
     ENTITIES,
     LINEAGE_COLUMNS,
+    STATEMENTS,
     EntitySpec,
     LandingFileError,
     discover_files,
@@ -30,6 +31,7 @@ from orchestration.ingest.ledger import (
     record_unreadable,
     unreadable_message,
 )
+from orchestration.ingest.statements import load_statements_file
 
 
 def quote_identifier(name: str) -> str:
@@ -102,6 +104,25 @@ def read_error(path: Path) -> OSError | None:
     return None
 
 
+ACCEPTED = {
+    **dict.fromkeys(ENTITIES, "land .csv (UTF-8, header row) or .parquet"),
+    STATEMENTS: "land .json (a statement, an array or a Caliper envelope) or .jsonl / .ndjson "
+    "(one statement per line), each optionally gzipped (.gz)",
+}
+
+
+def load_table_file(
+    con: duckdb.DuckDBPyConnection, entity: str, path: Path, fmt: str, file_path: str, load_id: int
+) -> int:
+    """Insert the rows of one CSV or Parquet file (inside the caller's transaction)."""
+    source = reader_sql(path, fmt)
+    mapping = match_columns(ENTITIES[entity], landed_columns(con, source), file_path)
+    con.execute(insert_sql(ENTITIES[entity], source, mapping, load_id, file_path))
+    return con.execute(
+        f"select count(*) from raw.{entity} where _load_id = ?", [load_id]
+    ).fetchone()[0]
+
+
 def load_file(
     con: duckdb.DuckDBPyConnection,
     entity: str,
@@ -115,23 +136,18 @@ def load_file(
     A file that cannot be read (an OSError, or a DuckDB error while the file cannot be opened
     by Python either) is recorded with the ``UNREADABLE`` hash so that it is retried.
     """
-    spec = ENTITIES[entity]
-    fmt = file_format(path)
+    fmt = file_format(path, entity)
     load_id = next_load_id(con)
     con.execute("begin transaction")
     try:
         if fmt is None:
-            raise LandingFileError(
-                f"{file_path}: unsupported file type; land .csv (UTF-8, header row) or .parquet"
-            )
+            raise LandingFileError(f"{file_path}: unsupported file type; {ACCEPTED[entity]}")
         if path.stat().st_size == 0:
             raise LandingFileError(f"{file_path}: the file is empty (not even a header row)")
-        source = reader_sql(path, fmt)
-        mapping = match_columns(spec, landed_columns(con, source), file_path)
-        con.execute(insert_sql(spec, source, mapping, load_id, file_path))
-        n_rows = con.execute(
-            f"select count(*) from raw.{entity} where _load_id = ?", [load_id]
-        ).fetchone()[0]
+        if entity == STATEMENTS:
+            n_rows = load_statements_file(con, path, fmt, file_path, load_id)
+        else:
+            n_rows = load_table_file(con, entity, path, fmt, file_path, load_id)
         result = FileResult(file_path, entity, "loaded", n_rows=n_rows)
         result = record_landing(con, load_id, result, digest, fmt, loaded_at)
         con.execute("commit")

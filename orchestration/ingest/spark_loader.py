@@ -25,6 +25,7 @@ from pathlib import Path
 
 from orchestration.ingest.contract import (
     ENTITIES,
+    STATEMENTS,
     LandingFileError,
     file_format,
     match_columns,
@@ -70,6 +71,11 @@ def ensure_raw_schema(spark) -> None:
             f"create table if not exists raw.{spec.name} ({text}, _source_file string, "
             "_row_number bigint, _load_id int) using parquet partitioned by (_load_id)"
         )
+    spark.sql(
+        "create table if not exists raw.statements (statement_id string, stored string, "
+        "statement string, source string, _source_file string, _row_number bigint, "
+        "_load_id int) using parquet partitioned by (_load_id)"
+    )
 
 
 def drop_unledgered_rows(spark) -> dict[str, list[int]]:
@@ -132,6 +138,12 @@ def read_file(spark, entity: str, file: LandingFile, file_path: str, load_id: in
     from pyspark.sql import Window
     from pyspark.sql import functions as sf
 
+    if entity == STATEMENTS:
+        # Not yet: Spark would read them with spark.read.text (docs/scale-out.md, statements).
+        raise LandingFileError(
+            f"{file_path}: statements load on the duckdb engine only in this version; "
+            "the spark engine stages an empty raw.statements"
+        )
     spec = ENTITIES[entity]
     fmt = file_format(file.name)
     if fmt is None:

@@ -400,7 +400,7 @@ def test_every_landed_row_is_accounted_for_once(warehouse):
             "select entity, n_landed, n_cleaned + n_superseded + n_rejected + n_exact_duplicates "
             "from staging.stg_row_accounting",
         )
-        assert len(rows) == 8
+        assert len(rows) == 10
         for entity, n_landed, n_accounted in rows:
             assert n_landed == n_accounted, entity
     companies = query(

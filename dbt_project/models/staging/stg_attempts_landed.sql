@@ -33,6 +33,7 @@ reopened_attempts as (
     where landed.attempt_id is not null
         and (
             landed.reject_reason in (
+                'voided',
                 'future_timestamp',
                 'score_out_of_range',
                 'partial_score_on_quiz',
@@ -54,8 +55,8 @@ new_rows as (
     select
         {{ clean_text('attempt_id') }} as attempt_id,
         {{ learner_bucket_of(clean_text('learner_id')) }} as learner_bucket
-    from {{ source('raw', 'attempts') }}
-    where _load_id > (select max_load_id from processed)
+    from {{ ref('stg_attempt_rows') }}
+    where _touched_load_id > (select max_load_id from processed)
 ),
 
 rewritten_buckets as (
@@ -80,8 +81,8 @@ ranked_attempt_ids as (
 
 landed as (
     select *
-    from {{ source('raw', 'attempts') }}
-    where _load_id > (select max_load_id from processed)
+    from {{ ref('stg_attempt_rows') }}
+    where _touched_load_id > (select max_load_id from processed)
         or {{ clean_text('attempt_id') }} in (select attempt_id from ranked_attempt_ids)
         or {{ learner_bucket_of(clean_text('learner_id')) }} in (
             select learner_bucket from rewritten_buckets
@@ -90,19 +91,19 @@ landed as (
 {% else -%}
 landed as (
     select *
-    from {{ source('raw', 'attempts') }}
-    where _load_id > (select max_load_id from processed)
+    from {{ ref('stg_attempt_rows') }}
+    where _touched_load_id > (select max_load_id from processed)
         or {{ clean_text('attempt_id') }} in (
             select attempt_id from reopened_attempts
             union
             select {{ clean_text('attempt_id') }}
-            from {{ source('raw', 'attempts') }}
-            where _load_id > (select max_load_id from processed)
+            from {{ ref('stg_attempt_rows') }}
+            where _touched_load_id > (select max_load_id from processed)
         )
 ),
 {% endif -%}
 {% else %}
-landed as (select * from {{ source('raw', 'attempts') }}),
+landed as (select * from {{ ref('stg_attempt_rows') }}),
 {% endif %}
 
 learners as (select * from {{ ref('stg_learners') }}),
@@ -123,6 +124,7 @@ typed as (
         {{ parse_utc_timestamp('submitted_at') }} as submitted_at,
         {{ parse_number('score') }} as score,
         {{ parse_integer('attempt_number') }} as given_attempt_number,
+        is_voided,
         _source_file as source_file,
         _load_id as load_id,
         _row_number as row_number
@@ -134,6 +136,8 @@ checked as (
         typed.*,
         items.max_score,
         case
+            -- A voiding statement took the attempt statement back (stg_statements_landed).
+            when typed.is_voided then 'voided'
             when typed.attempt_id is null
                 or typed.learner_id is null
                 or typed.item_id is null

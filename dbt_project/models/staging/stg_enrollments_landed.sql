@@ -23,11 +23,11 @@ processed as (
 touched_keys as (
     select learner_id, course_id
     from {{ this }}
-    where reject_reason in ('future_timestamp', 'unknown_learner', 'unknown_course')
+    where reject_reason in ('voided', 'future_timestamp', 'unknown_learner', 'unknown_course')
     union
     select {{ clean_text('learner_id') }}, {{ clean_text('course_id') }}
-    from {{ source('raw', 'enrollments') }}
-    where _load_id > (select max_load_id from processed)
+    from {{ ref('stg_enrollment_rows') }}
+    where _touched_load_id > (select max_load_id from processed)
 ),
 
 {% if attempt_chain_by_bucket() -%}
@@ -40,7 +40,7 @@ rewritten_buckets as (
 
 landed as (
     select *
-    from {{ source('raw', 'enrollments') }}
+    from {{ ref('stg_enrollment_rows') }}
     where {{ learner_bucket_of(clean_text('learner_id')) }} in (
         select learner_bucket from rewritten_buckets
     )
@@ -48,11 +48,11 @@ landed as (
 {% else -%}
 landed as (
     select *
-    from {{ source('raw', 'enrollments') }}
+    from {{ ref('stg_enrollment_rows') }}
     where _load_id > (select max_load_id from processed)
     union all
     select raw_enrollments.*
-    from {{ source('raw', 'enrollments') }} as raw_enrollments
+    from {{ ref('stg_enrollment_rows') }} as raw_enrollments
     semi join touched_keys
         on touched_keys.learner_id = {{ clean_text('raw_enrollments.learner_id') }}
         and touched_keys.course_id = {{ clean_text('raw_enrollments.course_id') }}
@@ -60,7 +60,7 @@ landed as (
 ),
 {% endif -%}
 {% else %}
-landed as (select * from {{ source('raw', 'enrollments') }}),
+landed as (select * from {{ ref('stg_enrollment_rows') }}),
 {% endif %}
 
 learners as (select * from {{ ref('stg_learners') }}),
@@ -79,6 +79,7 @@ typed as (
         {{ parse_utc_timestamp('enrolled_at') }} as enrolled_at,
         {{ parse_utc_timestamp('completed_at') }} as completed_at,
         {{ parse_number('grade') }} as grade,
+        is_voided,
         _source_file as source_file,
         _load_id as load_id,
         _row_number as row_number
@@ -89,6 +90,8 @@ checked as (
     select
         typed.*,
         case
+            -- A voiding statement took the enrollment statement back.
+            when typed.is_voided then 'voided'
             when typed.learner_id is null or typed.course_id is null then 'missing_key'
             when {{ clean_text('typed.landed_enrolled_at') }} is null then 'missing_value'
             when typed.enrolled_at is null

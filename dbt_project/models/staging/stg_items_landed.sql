@@ -1,6 +1,6 @@
 with
 
-landed as (select * from {{ source('raw', 'items') }}),
+landed as (select * from {{ ref('stg_item_rows') }}),
 
 courses as (select * from {{ ref('stg_courses') }}),
 

@@ -12,7 +12,14 @@
     'items',
     'attempts',
     'enrollments',
+    'learner_identities',
 ] -%}
+{#- Attempts, enrollments and items count the rows statements make as landed rows too. -#}
+{%- set landed_rows = {
+    'attempts': ref('stg_attempt_rows'),
+    'enrollments': ref('stg_enrollment_rows'),
+    'items': ref('stg_item_rows'),
+} -%}
 
 with
 
@@ -20,7 +27,7 @@ with
 counts_{{ entity }} as (
     select
         '{{ entity }}' as entity,
-        (select count(*) from {{ source('raw', entity) }}) as n_landed,
+        (select count(*) from {{ landed_rows.get(entity, source('raw', entity)) }}) as n_landed,
         (
             select count(*) from {{ ref('stg_' ~ entity) }}
             {%- if entity == 'skills' %} where source = 'landed'{% endif %}
@@ -37,7 +44,24 @@ counts_{{ entity }} as (
 ),
 
 {% endfor %}
+{#- A statement is cleaned when it is kept with an outcome (an attempt, an enrollment event,
+    a decision, a voiding statement, voided, or ignored by a rule), rejected when it failed
+    validation or conflicts with the first copy of its id. -#}
+counts_statements as (
+    select
+        'statements' as entity,
+        (select count(*) from {{ source('raw', 'statements') }}) as n_landed,
+        count(case when outcome not in ('rejected', 'conflict', 'exact_duplicate') then 1 end)
+            as n_cleaned,
+        0 as n_superseded,
+        count(case when outcome in ('rejected', 'conflict') then 1 end) as n_rejected,
+        count(case when outcome = 'exact_duplicate' then 1 end) as n_exact_duplicates
+    from {{ ref('stg_statements_landed') }}
+),
+
 per_entity as (
+    select * from counts_statements
+    union all
     {%- for entity in entities %}
     select * from counts_{{ entity }}
     {%- if not loop.last %}

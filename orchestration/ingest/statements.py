@@ -1,0 +1,119 @@
+"""xAPI statements and Caliper events into ``raw.statements``: one row per statement, whole.
+
+A statements file is parsed by DuckDB's own readers, never statement by statement in Python:
+JSON lines (``.jsonl``, ``.ndjson``, gzipped too) are read as lines of text, so a 5 GB file
+streams through in bounded memory and a line that is not JSON keeps its text and line number
+(staging rejects it as ``invalid_json``, the other lines load). A ``.json`` file is one document:
+a statement, an array of statements, or a Caliper envelope whose ``data`` holds the events; a
+document that cannot be parsed fails the whole file, named, like a malformed CSV.
+
+Each row keeps the statement's minified JSON text, so every rule of staging (which verb makes
+an attempt, how an activity IRI names an item) can change with a rebuild, not a re-pull. The
+statement id is the statement's own ``id``; a statement without one (Moodle sends none) gets a
+UUID-shaped MD5 of its minified JSON, so byte-identical copies share an id and count as
+duplicates. ``_row_number`` is the line number (JSON lines) or the position in the document.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+# JSON forbids raw control characters outside strings and inside them, so no JSON line holds
+# this four-byte delimiter: each line is one column, whatever it contains.
+LINE_DELIMITER = "\\x1e\\x1f\\x1d\\x1c"
+# A statement line or document may be large (attachments' metadata, long responses).
+MAX_STATEMENT_BYTES = 256 * 1024 * 1024
+
+
+def quote_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def statement_texts_sql(path: Path, fmt: str) -> str:
+    """A SELECT of (text, n): every statement of the file as JSON text with its position.
+
+    Blank lines are not statements. ``n`` counts every line, so it is the line number.
+    """
+    literal = quote_literal(str(path))
+    if fmt == "jsonl":
+        delimiter = LINE_DELIMITER.encode().decode("unicode_escape")
+        return (
+            "select text, n from ("
+            "select line as text, row_number() over () as n "
+            f"from read_csv({literal}, columns = {{'line': 'VARCHAR'}}, header = false, "
+            f"delim = {quote_literal(delimiter)}, quote = '', escape = '', "
+            "auto_detect = false, strict_mode = false, null_padding = false, "
+            f"max_line_size = {MAX_STATEMENT_BYTES}, encoding = 'utf-8')"
+            ") where nullif(trim(text), '') is not null"
+        )
+    return (
+        "select unnest(statements) as text, unnest(range(1, len(statements) + 1)) as n from ("
+        "select case"
+        " when json_type(json) = 'ARRAY' then json_extract(json, '$[*]')"
+        # A Caliper envelope (sensor, sendTime, dataVersion, data): its events.
+        " when json_type(json, '$.data') = 'ARRAY' and json_type(json, '$.actor') is null"
+        " then json_extract(json, '$.data[*]')"
+        " else [json] end as statements "
+        f"from read_json_objects({literal}, format = 'unstructured', "
+        f"maximum_object_size = {MAX_STATEMENT_BYTES}))"
+    )
+
+
+# A UUID-shaped text from the MD5 of a statement's minified JSON.
+HASH_ID_SQL = (
+    "regexp_replace(md5({text}), '^(.{{8}})(.{{4}})(.{{4}})(.{{4}})(.{{12}})$', "
+    "'\\1-\\2-\\3-\\4-\\5')"
+)
+
+
+def insert_statements_sql(texts_sql: str, load_id: int, file_path: str, source: str) -> str:
+    """INSERT ... SELECT of the statements of ``texts_sql`` (text, n) into raw.statements."""
+    minified = "json(text)::varchar"
+    return f"""
+insert into raw.statements
+select
+    case
+        when not json_valid(text) then null
+        when json_type(text) = 'OBJECT' and json_exists(text, '$.id')
+            then json_extract_string(text, '$.id')
+        else {HASH_ID_SQL.format(text=minified)}
+    end as statement_id,
+    case when json_valid(text) and json_type(text) = 'OBJECT'
+        then json_extract_string(text, '$.stored') end as stored,
+    case when json_valid(text) then {minified} else text end as statement,
+    {quote_literal(source)} as source,
+    {load_id} as _load_id,
+    {quote_literal(file_path)} as _source_file,
+    n as _row_number
+from ({texts_sql})
+"""
+
+
+def load_statements_file(
+    con: duckdb.DuckDBPyConnection, path: Path, fmt: str, file_path: str, load_id: int
+) -> int:
+    """Insert the statements of one file (inside the caller's transaction); their count."""
+    con.execute(insert_statements_sql(statement_texts_sql(path, fmt), load_id, file_path, "file"))
+    return con.execute(
+        "select count(*) from raw.statements where _load_id = ?", [load_id]
+    ).fetchone()[0]
+
+
+def insert_statement_texts(
+    con: duckdb.DuckDBPyConnection, texts: list[str], load_id: int, batch_path: str, source: str
+) -> int:
+    """Insert statements given as JSON texts (an LRS page) in order; their count."""
+    con.execute(
+        "create or replace temporary table pulled_texts as "
+        "select unnest($texts::varchar[]) as text, unnest(range(1, len($texts) + 1)) as n",
+        {"texts": texts},
+    )
+    con.execute(
+        insert_statements_sql(
+            "select text, n from pulled_texts order by n", load_id, batch_path, source
+        )
+    )
+    con.execute("drop table pulled_texts")
+    return len(texts)
