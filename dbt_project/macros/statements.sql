@@ -17,7 +17,7 @@
 {% macro spark__json_texts(expr, paths) -%}
     array(
         {%- for path in paths -%}
-        get_json_object({{ expr }}, '{{ path | replace('."', "['") | replace('"', "']") }}')
+        get_json_object({{ expr }}, '{{ path | replace('."', "[\\'") | replace('"', "\\']") }}')
         {{- ", " if not loop.last }}
         {%- endfor -%}
     )
