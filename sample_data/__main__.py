@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import os
 from datetime import date
 from pathlib import Path
 
 import sample_data
-from sample_data.generator import DEFAULT_LEARNERS, DEFAULT_START, generate
+from sample_data.generator import ACTIVITY_FORMATS, DEFAULT_LEARNERS, DEFAULT_START, generate
+from sample_data.statements import (
+    STATEMENTS_FOLDER,
+    Conversion,
+    LrsError,
+    Posting,
+    clear_statements,
+    post_statements,
+)
+
+LRS_USER, LRS_PASSWORD = "SKILLGAP_LRS_USER", "SKILLGAP_LRS_PASSWORD"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -21,6 +32,7 @@ def main(argv: list[str] | None = None) -> None:
             f"SKILLGAP_LANDING_DIR={out} is a URI: the generator writes a local folder; "
             "pass --out, then copy the files to the URI"
         )
+    credentials = _lrs_credentials(parser, args)
     truth = args.truth or Path(out).resolve().parent / "truth"
     summary = generate(
         out,
@@ -33,11 +45,61 @@ def main(argv: list[str] | None = None) -> None:
         dif_items=args.dif_items,
         dif_countries=args.dif_countries,
         leaked_items=args.leaked_items,
+        activity_format=args.format,
     )
     print(
         f"sample data: {summary['rows']:,} rows ({summary['attempts']:,} attempts) in "
         f"{summary['files']} files, {summary['seconds']:.1f} s, "
         f"{summary['rows_per_second']:,.0f} rows/s -> {out} (truth: {truth})"
+    )
+    if "statements" in summary:
+        print(_converted(summary["statements"], Path(out)))
+    if credentials is not None:
+        try:
+            posting = post_statements(
+                Path(out), summary["statements"].files, args.lrs, *credentials
+            )
+        except LrsError as error:
+            raise SystemExit(f"LRS: {error}") from None
+        print(_posted(posting))
+        if args.lrs_only:
+            clear_statements(Path(out))
+            print(f"statements: removed {Path(out) / STATEMENTS_FOLDER} (--lrs-only)")
+
+
+def _lrs_credentials(
+    parser: argparse.ArgumentParser, args: argparse.Namespace
+) -> tuple[str, str] | None:
+    """(user, password) from the environment when --lrs is given; the flags checked."""
+    if args.lrs_only and not args.lrs:
+        parser.error("--lrs-only needs --lrs URL")
+    if not args.lrs:
+        return None
+    if args.format != "xapi":
+        parser.error("--lrs needs --format xapi")
+    user, password = os.environ.get(LRS_USER), os.environ.get(LRS_PASSWORD)
+    if not user or password is None:
+        parser.error(f"--lrs needs the LRS's basic auth in ${LRS_USER} and ${LRS_PASSWORD}")
+    return user, password
+
+
+def _converted(conversion: Conversion, out: Path) -> str:
+    """The summary line of the statements written."""
+    counts = ", ".join(f"{n:,} from {entity}" for entity, n in conversion.statements.items())
+    return (
+        f"statements: {conversion.statements.total():,} ({counts}) in {len(conversion.files)} "
+        f"files and {len(conversion.unreadable)} unreadable, {conversion.bytes / 1e6:.1f} MB, "
+        f"{conversion.seconds:.1f} s -> {out / STATEMENTS_FOLDER}"
+    )
+
+
+def _posted(posting: Posting) -> str:
+    """The summary line of the statements posted, and of those skipped by reason."""
+    reasons = ", ".join(f"{reason} {n:,}" for reason, n in sorted(posting.skipped.items()))
+    return (
+        f"LRS: posted {posting.posted:,} statements in {posting.batches} batches to "
+        f"{posting.endpoint}, {posting.seconds:.1f} s; skipped {posting.skipped.total():,} "
+        f"({reasons or 'none'})"
     )
 
 
@@ -60,6 +122,7 @@ def _parser() -> argparse.ArgumentParser:
         help="truth folder (default: truth/ beside the landing folder)",
     )
     parser.add_argument("--start-date", type=date.fromisoformat, default=DEFAULT_START)
+    _activity_flags(parser)
     lies = parser.add_argument_group(
         "known lies (opt-in, recorded in truth/item_dif.csv and truth/item_leaks.csv)"
     )
@@ -82,6 +145,31 @@ def _parser() -> argparse.ArgumentParser:
         help="quiz items whose answers leak: easier for everyone from a day on (default 0)",
     )
     return parser
+
+
+def _activity_flags(parser: argparse.ArgumentParser) -> None:
+    """--format, and --lrs with --lrs-only: how the learning activity is delivered."""
+    parser.add_argument(
+        "--format",
+        choices=ACTIVITY_FORMATS,
+        default="tables",
+        help="how attempts and enrollments land: tables (default) or xAPI statements in "
+        f"{STATEMENTS_FOLDER}/ (the catalog and HR tables are the same)",
+    )
+    parser.add_argument(
+        "--lrs",
+        metavar="URL",
+        default=None,
+        help="with --format xapi: also POST the statements to this LRS's Statement API (the "
+        f"xAPI base, e.g. http://127.0.0.1:8100/xAPI/), basic auth from ${LRS_USER} and "
+        f"${LRS_PASSWORD}",
+    )
+    parser.add_argument(
+        "--lrs-only",
+        action="store_true",
+        help=f"with --lrs: leave no {STATEMENTS_FOLDER}/ in the landing, as for a platform "
+        "that sends activity only to an LRS",
+    )
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from sample_data.faults import add_enrollment_faults, add_learner_faults, compan
 from sample_data.formats import OFFSET_SHARE, TIMESTAMP_OFFSETS
 from sample_data.ledger import Ledger
 from sample_data.lies import Lies, choose_lies
+from sample_data.statements import clear_statements, convert_activity
 from sample_data.truth import write_truth
 from sample_data.world import (
     COMPANY_UPDATE_EVERY,
@@ -48,6 +49,8 @@ DEFAULT_START = date(2026, 6, 1)
 # The default sample (`make run`): 100 companies, 10,000 learners, 60 days, about 330k
 # attempts: enough reportable learners per company and skill for unsuppressed benchmarks.
 DEFAULT_LEARNERS = 10_000
+# How learning activity lands: attempts and enrollments tables, or xAPI statements (statements).
+ACTIVITY_FORMATS = ("tables", "xapi")
 
 
 def generate(
@@ -61,23 +64,29 @@ def generate(
     dif_items: int = 0,
     dif_countries: int = 2,
     leaked_items: int = 0,
+    activity_format: str = "tables",
 ) -> dict:
     """Write landing files to ``out_dir`` and the truth to ``truth_dir``; return a summary.
 
     Deterministic for a seed: the same arguments write byte-identical files. ``dif_items``
     quiz items are harder for learners of the ``dif_countries`` countries with the most
     learners, ``leaked_items`` get easier from a day on (see ``lies``); with both 0 (the
-    default) the files are those of a run without these arguments.
+    default) the files are those of a run without these arguments. ``activity_format`` "xapi"
+    writes the same world with the attempts and enrollments as xAPI statements (``statements``);
+    the summary then has the ``statements`` written.
     """
     started = time.perf_counter()
     if companies < 1 or learners < 1 or days < 1:
         raise ValueError(
             f"companies, learners and days must be >= 1, got {companies}, {learners}, {days}"
         )
+    if activity_format not in ACTIVITY_FORMATS:
+        raise ValueError(f"activity_format must be one of {ACTIVITY_FORMATS}: {activity_format}")
     if isinstance(start_date, str):
         start_date = date.fromisoformat(start_date)
     out_dir, truth_dir = Path(out_dir), Path(truth_dir)
     clear_landing(out_dir)
+    clear_statements(out_dir)
     truth_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     con = duckdb.connect()
@@ -120,7 +129,11 @@ def generate(
         con, truth_dir, ledger, clean, company_world, catalog, learner_world, seeds.skill_ids, lies
     )
     con.close()
-    return _summary(out_dir, truth_dir, ledger, faults, time.perf_counter() - started)
+    statements = convert_activity(out_dir) if activity_format == "xapi" else None
+    summary = _summary(out_dir, truth_dir, ledger, faults, time.perf_counter() - started)
+    if statements is not None:
+        summary["statements"] = statements
+    return summary
 
 
 def _summary(out_dir: Path, truth_dir: Path, ledger: Ledger, faults: dict, seconds: float):
