@@ -64,6 +64,16 @@ CSV_SUFFIXES = (".csv", ".csv.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
+def quote_identifier(name: str) -> str:
+    """A DuckDB identifier in double quotes, safe for any landed column name."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(value: str) -> str:
+    """A DuckDB string literal, safe for any landed path or value."""
+    return "'" + value.replace("'", "''") + "'"
+
+
 class LandingFileError(Exception):
     """A landing file that cannot be loaded; the message names the file and what is wrong."""
 

@@ -18,6 +18,8 @@ from orchestration.ingest.contract import (
     discover_files,
     file_format,
     match_columns,
+    quote_identifier,
+    quote_literal,
 )
 from orchestration.ingest.ledger import (
     UNREADABLE,
@@ -32,15 +34,6 @@ from orchestration.ingest.ledger import (
     unreadable_message,
 )
 from orchestration.ingest.statements import load_statements_file
-
-
-def quote_identifier(name: str) -> str:
-    """A DuckDB identifier in double quotes, safe for any landed column name."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def quote_literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def content_hash(path: Path) -> str:

@@ -20,15 +20,13 @@ from pathlib import Path
 
 import duckdb
 
+from orchestration.ingest.contract import quote_literal
+
 # JSON forbids raw control characters outside strings and inside them, so no JSON line holds
 # this four-byte delimiter: each line is one column, whatever it contains.
 LINE_DELIMITER = "\\x1e\\x1f\\x1d\\x1c"
 # A statement line or document may be large (attachments' metadata, long responses).
 MAX_STATEMENT_BYTES = 256 * 1024 * 1024
-
-
-def quote_literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def statement_texts_sql(path: Path, fmt: str) -> str:
@@ -99,21 +97,3 @@ def load_statements_file(
     return con.execute(
         "select count(*) from raw.statements where _load_id = ?", [load_id]
     ).fetchone()[0]
-
-
-def insert_statement_texts(
-    con: duckdb.DuckDBPyConnection, texts: list[str], load_id: int, batch_path: str, source: str
-) -> int:
-    """Insert statements given as JSON texts (an LRS page) in order; their count."""
-    con.execute(
-        "create or replace temporary table pulled_texts as "
-        "select unnest($texts::varchar[]) as text, unnest(range(1, len($texts) + 1)) as n",
-        {"texts": texts},
-    )
-    con.execute(
-        insert_statements_sql(
-            "select text, n from pulled_texts order by n", load_id, batch_path, source
-        )
-    )
-    con.execute("drop table pulled_texts")
-    return len(texts)
