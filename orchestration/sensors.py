@@ -7,7 +7,7 @@ import dagster as dg
 
 from orchestration.ingest import ENTITIES, discover_files
 from orchestration.ingest.contract import is_hidden
-from orchestration.jobs import REFRESH_TAG, daily_refresh
+from orchestration.jobs import REFRESH_TAG, clear_before_request, daily_refresh
 from orchestration.settings import is_uri, load_settings
 
 ACTIVE_STATUSES = [
@@ -80,6 +80,7 @@ def new_landing_files_sensor(context: dg.SensorEvaluationContext):
     fingerprint = landing_fingerprint(entries)
     if fingerprint == context.cursor:
         return dg.SkipReason("no new or changed landing files")
+    clear_before_request(context, " by the landing sensor")
     active = context.instance.get_run_records(
         dg.RunsFilter(job_name=daily_refresh.name, statuses=ACTIVE_STATUSES), limit=1
     )
