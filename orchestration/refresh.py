@@ -23,6 +23,7 @@ from typing import IO
 import dagster as dg
 import duckdb
 
+from orchestration import refresh_guard
 from orchestration.assets.ingest import ALL_LOADED_CHECK
 from orchestration.dbt_project import parse_manifest
 from orchestration.ingest import unresolved_failures
@@ -100,6 +101,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="stream the full Dagster and dbt logs to the terminal instead of a log file",
     )
+    parser.add_argument(
+        "--wait",
+        action="store_true",
+        help="when another refresh is running, wait for it to end instead of exiting",
+    )
     return parser.parse_args(argv)
 
 
@@ -126,12 +132,13 @@ def execute_refresh(
     run_id = str(uuid.uuid4())
     with dg.DagsterInstance.get() as instance:
         console = RunConsole(instance, run_id, out, live=live, totals=totals)
-        with console.following():
+        with console.following(), refresh_guard.running(instance, run_id, out) as tags:
             result = job.execute_in_process(
                 instance=instance,
                 raise_on_error=False,
                 run_id=run_id,
                 run_config=run_config(full_refresh),
+                tags=tags,
             )
     return result, console
 
@@ -246,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     settings = load_settings()
     prepare_environment(settings)
+    # Exits naming the refresh that runs already; clears the runs killed before this one.
+    recovered = refresh_guard.start_refresh(args.wait, settings.serving)
     started = time.perf_counter()
     log_path = None
     if args.verbose:
@@ -265,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         f"(run {result.run_id})."
     )
     data_lines = [] if settings.engine == "spark" else warehouse_attention(settings.warehouse)
+    data_lines = recovered + data_lines
     print_attention(console, failed_landing_files(settings), data_lines)
     if settings.warehouse.exists() or settings.engine == "spark":
         print()
