@@ -31,8 +31,19 @@ How the stages are measured, and why:
   for staging, staging attempts for intermediate, ``int_irt_responses`` rows for IRT,
   ``irt.learner_abilities`` rows for the marts, mart rows for publish.
 
+``--format xapi`` lands the same seed's attempts and enrollments as xAPI statements
+(``python -m sample_data --format xapi``: the same world, its activity in ``statements/``);
+``--format both`` refreshes the tables landing, then the statements landing, and prints them
+side by side with xapi / tables by seconds, CPU seconds and peak memory per stage and for
+ingest plus staging. ``--until staging`` stops each refresh after that stage.
+
+``CPU s`` is user plus system time of a stage's child and the processes it waited for (dbt
+and its DuckDB; not spark's JVM, which outlives its Python), start-up included: on a shared
+machine the load stretches seconds, hardly CPU seconds, so compare ratios of those.
+
 The work folder (default ``/tmp/skillgap-bench/<size>``) holds the landing files, truth, the
-warehouse, the serving file, ``DAGSTER_HOME`` and one log per stage under ``logs/``.
+warehouse, the serving file, ``DAGSTER_HOME`` and one log per stage under ``logs/``; the
+statements landing has the same in ``<workdir>/xapi/``.
 ``--keep`` reuses landing files generated earlier with the same size and seed. The benchmark
 prints figures and asserts nothing; on a shared machine, run it twice and read the spread.
 """
@@ -93,8 +104,11 @@ STAGES = (
 LABELS = dict(STAGES)
 WHOLE = "whole"
 
-# A landing file of one day: <entity>_<YYYY-MM-DD>[suffix].<csv|parquet> (sample_data.writers).
-DAY_FILE = re.compile(r"^[a-z_]+_(\d{4}-\d{2}-\d{2})[^/]*\.(csv|parquet)$")
+# A landing file of one day: <entity>_<YYYY-MM-DD>[suffix].<csv|parquet> (sample_data.writers),
+# or its statements, .jsonl.gz (attempts) or .json (enrollments) (sample_data.statements).
+DAY_FILE = re.compile(r"^[a-z_]+_(\d{4}-\d{2}-\d{2})[^/]*\.(csv|parquet|jsonl\.gz|json)$")
+# How the learning activity lands (sample_data --format); tables in the work folder itself.
+FORMATS = ("tables", "xapi")
 
 
 def stage_selection(stage: str):
@@ -193,6 +207,7 @@ def stage_outputs(stage: str, reader: Reader, before: int, run_id: str) -> dict:
         return {
             "ingested_rows": ingested_rows(reader, before),
             "attempts": ingested_rows(reader, before, "attempts"),
+            "statements": ingested_rows(reader, before, "statements"),
         }
     if stage == "irt_calibrate":
         return {"calibration_runs": calibration_runs(reader, run_id)}
@@ -342,6 +357,7 @@ class Measure:
     wall: float = 0.0
     peak_kb: int = 0
     jvm: float | None = None
+    cpu: float | None = None  # user + system seconds of the stage's process tree
     ok: bool = True
     note: str = ""
     child: dict = field(default_factory=dict)
@@ -351,19 +367,22 @@ class Measure:
         return self.peak_kb / 1024
 
 
-def run_child(cmd: list[str], env: dict[str, str], log_path: Path) -> tuple[float, int, int]:
-    """Run ``cmd`` with its output in ``log_path``: (wall seconds, peak tree kB, return code)."""
+def run_child(cmd: list[str], env: dict[str, str], log_path: Path) -> tuple[float, int, int, float]:
+    """Run ``cmd`` with its output in ``log_path``: (wall seconds, peak tree kB, return code,
+    CPU seconds). The CPU seconds (user + system, of the child and the descendants it waited
+    for, such as dbt) hardly change with the load of a shared machine, which wall seconds do."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     with open(log_path, "w", encoding="utf-8") as log:
         process = subprocess.Popen(cmd, env=env, cwd=REPO_ROOT, stdout=log, stderr=log)
         poller = TreePeak(process.pid)
         poller.start()
-        code = process.wait()
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = code = os.waitstatus_to_exitcode(status)
         poller.stop()
     wall = time.perf_counter() - started
     poller.wait_descendants()
-    return wall, poller.peak_kb, code
+    return wall, poller.peak_kb, code, usage.ru_utime + usage.ru_stime
 
 
 def run_stage(stage: str, env: dict[str, str], logs: Path, tag: str) -> Measure:
@@ -377,8 +396,8 @@ def run_stage(stage: str, env: dict[str, str], logs: Path, tag: str) -> Measure:
         # intermediate and marts tables, which do not exist yet on a fresh warehouse. With
         # "buildable" each test runs in the stage that builds the last of its parents, once.
         env = {"DBT_INDIRECT_SELECTION": "buildable", **env}
-    wall, peak_kb, code = run_child(cmd, env, logs / f"{tag}_{stage}.log")
-    measure = Measure(LABELS.get(stage, stage), wall=wall, peak_kb=peak_kb, ok=code == 0)
+    wall, peak_kb, code, cpu = run_child(cmd, env, logs / f"{tag}_{stage}.log")
+    measure = Measure(LABELS.get(stage, stage), wall=wall, peak_kb=peak_kb, cpu=cpu, ok=code == 0)
     if result_path.exists():
         child = json.loads(result_path.read_text(encoding="utf-8"))
         measure.child = child
@@ -451,7 +470,12 @@ def run_refresh(stages: list[str], env: dict[str, str], logs: Path, tag: str) ->
         if stage in ("ingest", WHOLE):
             measure.rows = measure.child.get("ingested_rows")
             attempts = measure.child.get("attempts")
-            measure.note = measure.note or f"{fmt(attempts, ',d')} attempts"
+            statements = measure.child.get("statements")
+            measure.note = measure.note or (
+                f"{fmt(statements, ',d')} statements"
+                if statements
+                else f"{fmt(attempts, ',d')} attempts"
+            )
         jvm = f" (+ {measure.jvm:.1f} s JVM start)" if measure.jvm is not None else ""
         print(f" {measure.seconds or measure.wall:.1f} s{jvm}, {measure.peak_mb:,.0f} MB")
         measures.append(measure)
@@ -467,15 +491,33 @@ def run_refresh(stages: list[str], env: dict[str, str], logs: Path, tag: str) ->
 # Data: generate, hold back the last day, land it
 
 
-def generate(size: Size, workdir: Path, keep: bool, env: dict[str, str]) -> Measure:
+def data_folder(workdir: Path, activity_format: str) -> Path:
+    """Where a format's landing, truth and held-back day live: tables in the work folder
+    itself (as before there were two formats), statements in ``<workdir>/xapi``."""
+    return workdir if activity_format == "tables" else workdir / activity_format
+
+
+def statements_written(log: Path) -> str:
+    """The generator's summary of the statements it wrote (count, files, MB), from its log."""
+    text = log.read_text(encoding="utf-8") if log.exists() else ""
+    found = re.search(r"^statements: (.*?) ->", text, re.MULTILINE)
+    return found.group(1) if found else "statements: see the generator's log"
+
+
+def generate(size: Size, workdir: Path, keep: bool, env: dict[str, str], activity_format: str):
+    """``days + 1`` days of the seed into ``workdir`` (``data_folder``), or reuse them."""
     landing, truth = workdir / "landing", workdir / "truth"
     holdback = workdir / "holdback"
-    stamp = workdir / "generated.json"
+    stamp, log = workdir / "generated.json", workdir / "logs" / "generate.log"
     wanted = {**size.__dict__, "days_generated": size.days + 1, "seed": SEED}
+    if activity_format != "tables":
+        wanted["format"] = activity_format
+    label = "generate" if activity_format == "tables" else f"generate {activity_format}"
+    statements = "; " + statements_written(log) if activity_format == "xapi" else ""
     if keep and stamp.exists() and json.loads(stamp.read_text(encoding="utf-8")) == wanted:
         faults = json.loads((truth / "faults.json").read_text(encoding="utf-8"))
         rows = sum(faults["landed_rows"].values())
-        return Measure("generate", rows=rows, note="reused (--keep)")
+        return Measure(label, rows=rows, note=f"reused (--keep){statements}")
     for path in (landing, truth, holdback, stamp):
         if path.is_dir():
             shutil.rmtree(path)
@@ -484,22 +526,24 @@ def generate(size: Size, workdir: Path, keep: bool, env: dict[str, str]) -> Meas
     cmd = [sys.executable, "-m", "sample_data"]
     cmd += ["--companies", str(size.companies), "--learners", str(size.learners)]
     cmd += ["--days", str(size.days + 1), "--seed", str(SEED)]
-    cmd += ["--out", str(landing), "--truth", str(truth)]
-    print("  generate ...", end="", flush=True)
-    wall, peak_kb, code = run_child(cmd, env, workdir / "logs" / "generate.log")
+    cmd += ["--out", str(landing), "--truth", str(truth), "--format", activity_format]
+    print(f"  {label} ...", end="", flush=True)
+    wall, peak_kb, code, cpu = run_child(cmd, env, log)
     print(f" {wall:.1f} s, {peak_kb / 1024:,.0f} MB")
     if code != 0:
-        sys.exit(f"generate failed, see {workdir / 'logs' / 'generate.log'}")
+        sys.exit(f"generate failed, see {log}")
     faults = json.loads((truth / "faults.json").read_text(encoding="utf-8"))
     stamp.write_text(json.dumps(wanted), encoding="utf-8")
     rows = sum(faults["landed_rows"].values())
+    statements = "; " + statements_written(log) if activity_format == "xapi" else ""
     return Measure(
-        "generate",
+        label,
         rows=rows,
         seconds=wall,
         wall=wall,
         peak_kb=peak_kb,
-        note=f"rows written; {faults['landed_rows']['attempts']:,} attempts",
+        cpu=cpu,
+        note=f"rows written; {faults['landed_rows']['attempts']:,} attempts{statements}",
     )
 
 
@@ -561,7 +605,7 @@ def print_table(
     jvm = any(m.jvm is not None for m in measures)
     header = f"{'stage':<15}{'rows in':>13}{'seconds':>10}"
     header += f"{'JVM s':>8}" if jvm else ""
-    header += f"{'wall s':>9}{'peak MB':>10}"
+    header += f"{'wall s':>9}{'CPU s':>9}{'peak MB':>10}"
     if full is not None:
         header += f"{'x full':>8}"
     print()
@@ -571,7 +615,7 @@ def print_table(
     for m in measures:
         line = f"{m.label:<15}{fmt(m.rows, ',d'):>13}{fmt(m.seconds, '.1f'):>10}"
         line += f"{fmt(m.jvm, '.1f'):>8}" if jvm else ""
-        line += f"{m.wall:>9.1f}{m.peak_mb:>10,.0f}"
+        line += f"{m.wall:>9.1f}{fmt(m.cpu, '.1f'):>9}{m.peak_mb:>10,.0f}"
         if full is not None:
             base = by_label.get(m.label)
             ratio = m.seconds / base.seconds if base and base.seconds and m.seconds else None
@@ -579,14 +623,15 @@ def print_table(
         print(line + (f"  {m.note}" if m.note else ""))
     if not total:
         return
-    stages = [m for m in measures if m.label != "generate"]
+    stages = [m for m in measures if not m.label.startswith("generate")]
     seconds = sum(m.seconds or 0 for m in stages)
     line = f"{'refresh total':<15}{'':>13}{seconds:>10.1f}"
     line += f"{sum(m.jvm or 0 for m in stages):>8.1f}" if jvm else ""
     wall = sum(m.wall for m in stages)
+    cpu = sum(m.cpu or 0 for m in stages)
     peak = max((m.peak_mb for m in stages), default=0)
     print("-" * (len(header) + 6))
-    print(f"{line}{wall:>9.1f}{peak:>10,.0f}")
+    print(f"{line}{wall:>9.1f}{cpu:>9.1f}{peak:>10,.0f}")
 
 
 def comparison_lines(duck: list[Measure], spark: list[Measure]) -> list[str]:
@@ -701,9 +746,11 @@ def reset_warehouse(settings: Settings) -> None:
 
 @dataclass
 class EngineRun:
-    """The figures of one engine: full and daily stage by stage, the unsplit cross-check."""
+    """The figures of one engine on one landing format: full and daily stage by stage, the
+    unsplit cross-check."""
 
     engine: str
+    activity_format: str = "tables"
     full: list[Measure] = field(default_factory=list)
     daily: list[Measure] = field(default_factory=list)
     whole: list[Measure] = field(default_factory=list)
@@ -716,16 +763,30 @@ def engine_folder(workdir: Path, engine: str) -> Path:
     return workdir if engine == "duckdb" else workdir / engine
 
 
-def run_engine(engine: str, workdir: Path, last_day: date, args) -> EngineRun:
-    """Full refresh, then the held-back day, on ``engine``; optionally the unsplit job."""
+def run_name(run: EngineRun) -> str:
+    return run.engine if run.activity_format == "tables" else f"{run.engine}, xapi"
+
+
+def stages_until(until: str | None) -> list[str]:
+    """The stage ids of the job, up to and with ``until`` (all of them when None)."""
+    ids = [s for s, _ in STAGES]
+    return ids if until is None else ids[: ids.index(until) + 1]
+
+
+def run_engine(engine: str, workdir: Path, last_day: date, args, activity_format="tables"):
+    """Full refresh, then the held-back day, on ``engine``; optionally the unsplit job.
+    ``workdir`` is the format's data folder (``data_folder``)."""
     from orchestration.dbt_project import parse_manifest
     from orchestration.refresh import prepare_environment
 
-    run = EngineRun(engine, load_before=load())
+    run = EngineRun(engine, activity_format, load_before=load())
     folder = engine_folder(workdir, engine)
     logs = workdir / "logs" / engine
     settings, env = environment(workdir, folder, engine)
-    print(f"\n=== engine {engine}: load average {run.load_before}; writes in {folder} ===")
+    print(
+        f"\n=== engine {engine}, {activity_format} landing: load average {run.load_before}; "
+        f"writes in {folder} ==="
+    )
     # Whatever a previous run left: the landing folder starts without the last day.
     move_day(settings.landing_dir, workdir / "holdback", last_day)
     # A fresh warehouse and Dagster instance; the manifest the dbt assets are built from.
@@ -734,7 +795,7 @@ def run_engine(engine: str, workdir: Path, last_day: date, args) -> EngineRun:
     if engine == "spark":
         os.environ["SKILLGAP_SPARK_THRIFT_PORT"] = env["SKILLGAP_SPARK_THRIFT_PORT"]
     parse_manifest()
-    stage_ids = [s for s, _ in STAGES]
+    stage_ids = stages_until(args.until)
     print("full refresh:")
     run.full = run_refresh(stage_ids, env, logs, "full")
     if all(m.ok for m in run.full) and not args.full_only:
@@ -752,18 +813,20 @@ def run_engine(engine: str, workdir: Path, last_day: date, args) -> EngineRun:
         run.whole += run_refresh([WHOLE], whole_env, logs, "whole_daily")
         run.whole[0].label, run.whole[-1].label = "whole, full", "whole, daily"
     run.load_after = load()
-    print(f"=== engine {engine} done: load average {run.load_after} ===")
+    print(f"=== engine {engine}, {activity_format} landing done: load average {run.load_after} ===")
     return run
 
 
 def report_engine(run: EngineRun, gen: Measure) -> None:
     """The tables of one engine, as the benchmark printed them before it had two."""
-    name = run.engine
+    name = run_name(run)
     print(f"\n##### engine {name} (load average before {run.load_before}, after {run.load_after})")
     print_table(f"FULL REFRESH, {name} (stage by stage)", [gen, *run.full])
     print_slowest_dbt(run.full)
-    print(f"IRT calibration per skill, full refresh, {name} (irt.calibration_runs):")
-    print_calibration_runs({m.label: m for m in run.full}.get(LABELS["irt_calibrate"]))
+    calibration = {m.label: m for m in run.full}.get(LABELS["irt_calibrate"])
+    if calibration is not None:
+        print(f"IRT calibration per skill, full refresh, {name} (irt.calibration_runs):")
+        print_calibration_runs(calibration)
     if run.daily:
         full, daily = run.full, run.daily
         print_table(f"DAILY REFRESH, {name} (one more day landed)", daily, full)
@@ -772,12 +835,13 @@ def report_engine(run: EngineRun, gen: Measure) -> None:
         daily_s = sum(m.seconds or 0 for m in daily)
         full_wall = sum(m.wall for m in full)
         daily_wall = sum(m.wall for m in daily)
-        full_att = full[0].child.get("attempts") or 0
-        day_att = daily[0].child.get("attempts") or 0
+        what = "attempts" if run.activity_format == "tables" else "statements"
+        full_att = full[0].child.get(what) or 0
+        day_att = daily[0].child.get(what) or 0
         share = f"{day_att / full_att:.1%}" if full_att else "-"
         print(
             f"daily / full: {daily_s / full_s:.2f} by seconds, {daily_wall / full_wall:.2f} "
-            f"by wall; the day landed {day_att:,} attempts = {share} of the full refresh's"
+            f"by wall; the day landed {day_att:,} {what} = {share} of the full refresh's"
         )
     if run.whole:
         print_table(f"UNSPLIT JOB, {name} (one process per refresh)", run.whole, total=False)
@@ -791,6 +855,62 @@ def report_both(duck: EngineRun, spark: EngineRun) -> None:
             print("\n".join(comparison_lines(d, s)))
 
 
+def ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def format_comparison_lines(tables: list[Measure], xapi: list[Measure]) -> list[str]:
+    """One row per stage: the tables landing's rows in, seconds, CPU seconds and peak MB beside
+    the statements landing's, and xapi / tables by each; then ingest plus staging (the issue's
+    goal: within 2x by seconds, 1.5x by peak memory) and the total. On a shared machine the
+    ratio of CPU seconds is the steadier one: the load slows seconds, not CPU seconds."""
+    by_label = {m.label: m for m in xapi}
+    side = f"{'rows in':>12}{'seconds':>9}{'CPU s':>8}{'peak MB':>9}"
+    head = f"{'':<17}{'tables':-^38}  {'xapi (statements)':-^38}  {'xapi / tables':-^21}"
+    header = f"{'stage':<17}{side}  {side}  {'seconds':>8}{'CPU':>6}{'peak':>7}"
+
+    def cells(m: Measure | None) -> str:
+        return (
+            f"{fmt(m and m.rows, ',d'):>12}{fmt(m and m.seconds, '.1f'):>9}"
+            f"{fmt(m and m.cpu, '.1f'):>8}{fmt(m and m.peak_mb, ',.0f'):>9}"
+        )
+
+    def row(label: str, t: Measure | None, x: Measure | None) -> str:
+        return (
+            f"{label:<17}{cells(t)}  {cells(x)}  "
+            f"{fmt(ratio(x and x.seconds, t and t.seconds), '.2f'):>8}"
+            f"{fmt(ratio(x and x.cpu, t and t.cpu), '.2f'):>6}"
+            f"{fmt(ratio(x and x.peak_mb, t and t.peak_mb), '.2f'):>7}"
+        )
+
+    def total(measures: list[Measure], labels: set[str]) -> Measure:
+        chosen = [m for m in measures if m.label in labels]
+        return Measure(
+            "",
+            seconds=sum(m.seconds or 0 for m in chosen),
+            cpu=sum(m.cpu or 0 for m in chosen),
+            peak_kb=max((m.peak_kb for m in chosen), default=0),
+        )
+
+    lines = [head, header, "-" * len(header)]
+    lines += [row(t.label, t, by_label.get(t.label)) for t in tables]
+    lines.append("-" * len(header))
+    for label, labels in (
+        ("ingest + staging", {LABELS["ingest"], LABELS["staging"]}),
+        ("refresh total", {m.label for m in tables}),
+    ):
+        lines.append(row(label, total(tables, labels), total(xapi, labels)))
+    return lines
+
+
+def report_formats(tables: EngineRun, xapi: EngineRun) -> None:
+    print(f"\n##### {tables.engine}: the tables landing and the same data as statements")
+    for title, t, x in (("FULL", tables.full, xapi.full), ("DAILY", tables.daily, xapi.daily)):
+        if t and x:
+            print(f"\n{title} REFRESH, tables vs xapi ({tables.engine})")
+            print("\n".join(format_comparison_lines(t, x)))
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=sorted(SIZES), default="S")
@@ -799,6 +919,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         choices=("duckdb", "spark", "both"),
         default="duckdb",
         help="the warehouse engine (both: duckdb, then spark on the same landing files)",
+    )
+    parser.add_argument(
+        "--format",
+        choices=(*FORMATS, "both"),
+        default="tables",
+        help="how attempts and enrollments land: tables (default), xapi (the same seed as xAPI "
+        "statements, sample_data --format xapi) or both (tables, then xapi, side by side)",
+    )
+    parser.add_argument(
+        "--until",
+        choices=[s for s, _ in STAGES],
+        default=None,
+        help="stop each refresh after this stage (e.g. staging: ingest and staging only)",
     )
     parser.add_argument(
         "--workdir", type=Path, default=None, help="default /tmp/skillgap-bench/<size>"
@@ -821,6 +954,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def prepare_data(size: Size, data: Path, args, env: dict[str, str], activity_format: str):
+    """Generate (or reuse) one format's landing in ``data``, hold back its last day: the
+    generation's measure and the held-back day."""
+    gen = generate(size, data, args.keep, env, activity_format)
+    last_day = DEFAULT_START + timedelta(days=size.days)
+    odd = check_naming(data / "landing") + check_naming(data / "holdback")
+    if odd:
+        print(f"warning: {len(odd)} landing files not named <entity>_<date>...: {odd[:5]}")
+    move_day(data / "landing", data / "holdback", last_day)
+    held = sum(1 for p in (data / "holdback").rglob("*") if p.is_file())
+    print(f"held back {held} files of {last_day} for the daily run ({activity_format} landing)")
+    return gen, last_day
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.child_stage:
@@ -830,27 +977,23 @@ def main(argv: list[str] | None = None) -> int:
     workdir = (args.workdir or Path("/tmp/skillgap-bench") / args.size).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     engines = ("duckdb", "spark") if args.engine == "both" else (args.engine,)
+    formats = FORMATS if args.format == "both" else (args.format,)
     _, env = environment(workdir, workdir, "duckdb")
     print(
         f"skillgap whole-refresh benchmark, size {args.size}: {size.companies:,} companies, "
         f"{size.learners:,} learners, {size.days} days + 1 daily ({size.approx_attempts} "
-        f"attempts); seed {SEED}; engines {', '.join(engines)}"
+        f"attempts); seed {SEED}; engines {', '.join(engines)}; landing {', '.join(formats)}"
     )
     print("\n".join(machine()))
     print(f"load average at start: {load()}")
     print(f"work folder: {workdir} (one log per stage in {workdir / 'logs'}/<engine>)")
     started = time.perf_counter()
 
-    gen = generate(size, workdir, args.keep, env)
-    last_day = DEFAULT_START + timedelta(days=size.days)
-    odd = check_naming(workdir / "landing") + check_naming(workdir / "holdback")
-    if odd:
-        print(f"warning: {len(odd)} landing files not named <entity>_<date>...: {odd[:5]}")
-    move_day(workdir / "landing", workdir / "holdback", last_day)
-    held = sum(1 for p in (workdir / "holdback").rglob("*") if p.is_file())
-    print(f"held back {held} files of {last_day} for the daily run")
-
-    runs = [run_engine(engine, workdir, last_day, args) for engine in engines]
+    runs, gens = [], {}
+    for activity_format in formats:
+        data = data_folder(workdir, activity_format)
+        gens[activity_format], last_day = prepare_data(size, data, args, env, activity_format)
+        runs += [run_engine(e, data, last_day, args, activity_format) for e in engines]
     if "spark" in engines:
         # The dbt assets are defined from target/manifest.json, parsed for the engine of the
         # last run: leave the project's default (duckdb) one, as make manifest writes it.
@@ -858,9 +1001,15 @@ def main(argv: list[str] | None = None) -> int:
 
         parse_manifest({**os.environ, "SKILLGAP_ENGINE": "duckdb"})
     for run in runs:
-        report_engine(run, gen)
-    if len(runs) == 2:
-        report_both(*runs)
+        report_engine(run, gens[run.activity_format])
+    for activity_format in formats:
+        same = [run for run in runs if run.activity_format == activity_format]
+        if len(same) == 2:
+            report_both(*same)
+    for engine in engines:
+        same = [run for run in runs if run.engine == engine]
+        if len(same) == 2:
+            report_formats(*same)
     print()
     print(f"load average at end: {load()}; benchmark took {time.perf_counter() - started:.0f} s")
     print(
