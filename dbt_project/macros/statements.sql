@@ -41,8 +41,36 @@
 
 {% macro default__is_json(expr) -%}coalesce(json_valid({{ expr }}), false){%- endmacro %}
 
+{#- Spark's Jackson (get_json_object) reads the first value and ignores what follows, and
+    accepts single-quoted strings, raw control characters in strings and lone surrogate
+    escapes, all of which DuckDB's json_valid rejects: [text,0] must parse to two elements
+    ending in 0 (and [text,1] end in 1 when the text holds ',0]'), and the rest is checked as
+    the Spark loader checks it (orchestration/ingest/spark_statements.py, duckdb_valid). -#}
 {% macro spark__is_json(expr) -%}
-    (get_json_object({{ expr }}, '$') is not null)
+    {%- set w -%}get_json_object(concat('[', {{ expr }}, ',0]'), '$'){%- endset -%}
+    (
+        coalesce({{ w }} like '%,0]' and json_array_length({{ w }}) = 2, false)
+        and (
+            instr({{ expr }}, ',0]') = 0
+            or coalesce(get_json_object(concat('[', {{ expr }}, ',1]'), '$') like '%,1]', false)
+        )
+        and not {{ expr }} rlike '[\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F]'
+        and (
+            not {{ expr }} rlike '[\\t\\n\\r]'
+            or coalesce(get_json_object(
+                concat('[', regexp_replace({{ expr }}, '[\\t\\n\\r]', ''), ',0]'), '$'
+            ) = {{ w }}, false)
+        )
+        and (
+            instr({{ expr }}, chr(39)) = 0
+            or get_json_object(concat('[', translate({{ expr }}, chr(39), ' '), ',0]'), '$')
+                is not null
+        )
+        and not regexp_replace(
+            regexp_replace({{ w }}, '\\\\\\\\', ''),
+            '\\\\u[dD][89abAB][0-9a-fA-F]{2}\\\\u[dD][c-fC-F][0-9a-fA-F]{2}', ''
+        ) rlike '(?i)\\\\ud[89a-f]'
+    )
 {%- endmacro %}
 
 
@@ -83,8 +111,26 @@
     md5(cast(json_merge_patch({{ expr }}, '{"stored":null,"authority":null,"version":null}') as varchar))
 {%- endmacro %}
 
+{#- Spark: the statement is DuckDB's minified text (the Spark loader writes it as DuckDB does),
+    so the top-level members stored, authority and version are cut out of the text with their
+    commas: a run of them first in the object, then each later one. A value is a string, a
+    literal, or an object or array up to 8 levels deep. Members are cut only from a statement
+    that has one at the top; a nested member of the same name (an extension's "version") then
+    goes too, which DuckDB keeps (docs/scale-out.md, statements). -#}
 {% macro spark__statement_content_hash(expr) -%}
-    md5(regexp_replace({{ expr }}, '"(stored|authority|version)":("[^"]*"|\\{[^}]*\\})', ''))
+    {%- set string -%}"(?:[^"\\]++|\\.)*+"{%- endset -%}
+    {%- set ns = namespace(value='(?:' ~ string ~ '|[^,{}\\[\\]"]++)') -%}
+    {%- for depth in range(8) -%}
+        {%- set ns.value = '(?:' ~ string ~ '|[^,{}\\[\\]"]++|[{\\[](?:[^{}\\[\\]"]++|'
+            ~ string ~ '|' ~ ns.value ~ ')*+[}\\]])' -%}
+    {%- endfor -%}
+    {%- set member = '"(?:stored|authority|version)":' ~ ns.value -%}
+    {%- set pattern = '(?<=\\{)' ~ member ~ '(?:,' ~ member ~ ')*+(?:,|(?=}))|,' ~ member ~ '(?=[,}])' -%}
+    md5(case
+        when arrays_overlap(json_object_keys({{ expr }}), array('stored', 'authority', 'version'))
+            then regexp_replace({{ expr }}, '{{ pattern | replace('\\', '\\\\') }}', '')
+        else {{ expr }}
+    end)
 {%- endmacro %}
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path, PurePosixPath
 
-from orchestration.ingest.contract import ENTITIES, discover_files, is_hidden
+from orchestration.ingest.contract import LANDING_FOLDERS, discover_files, is_hidden
 from orchestration.ingest.loader import content_hash, read_error
 from orchestration.settings import is_uri
 
@@ -82,7 +82,7 @@ def discover_landing(spark, landing) -> list[tuple[str, LandingFile]]:
         ]
     jvm, root, fs = hadoop_fs(spark, landing)
     found = []
-    for entity in ENTITIES:
+    for entity in LANDING_FOLDERS:
         folder = fs.makeQualified(jvm.org.apache.hadoop.fs.Path(root, entity))
         if not fs.exists(folder) or not fs.getFileStatus(folder).isDirectory():
             continue

@@ -3,7 +3,9 @@
 Same file identity, ledger, per-file errors and row accounting as :mod:`orchestration.ingest
 .loader` (the decisions are the same :class:`LedgerIndex` code); what differs is the reading:
 Spark reads each file (CSV as RFC 4180 with a header, failing on a malformed record; Parquet),
-every contract column cast to text, with ``_row_number`` in file order. The landing may be a
+every contract column cast to text, with ``_row_number`` in file order; statements files into
+``raw.statements`` as DuckDB's loader writes them (:mod:`orchestration.ingest
+.spark_statements`). The landing may be a
 local folder or a URI on any Hadoop file system Spark reads (``s3a://`` on a cluster): then
 listing and content hashes go through Hadoop too (:mod:`orchestration.ingest.spark_landing`).
 
@@ -25,6 +27,7 @@ from pathlib import Path
 
 from orchestration.ingest.contract import (
     ENTITIES,
+    LANDING_FOLDERS,
     STATEMENTS,
     LandingFileError,
     file_format,
@@ -39,12 +42,14 @@ from orchestration.ingest.ledger import (
     still_landed,
     unreadable_message,
 )
+from orchestration.ingest.loader import ACCEPTED
 from orchestration.ingest.spark_landing import (
     LandingFile,
     discover_landing,
     java_message,
     still_landed_uri,
 )
+from orchestration.ingest.spark_statements import read_statements
 from orchestration.settings import is_uri
 
 LEDGER_COLUMNS = (
@@ -89,7 +94,7 @@ def drop_unledgered_rows(spark) -> dict[str, list[int]]:
     """
     last = spark.sql("select coalesce(max(load_id), 0) from raw.load_ledger").first()[0]
     dropped = {}
-    for entity in ENTITIES:
+    for entity in LANDING_FOLDERS:
         table = f"raw.{entity}"
         if "_load_id" not in {c.name for c in spark.catalog.listColumns(table) if c.isPartition}:
             dropped[entity] = rewrite_without_loads_after(spark, table, last)
@@ -138,20 +143,14 @@ def read_file(spark, entity: str, file: LandingFile, file_path: str, load_id: in
     from pyspark.sql import Window
     from pyspark.sql import functions as sf
 
-    if entity == STATEMENTS:
-        # Not yet: Spark would read them with spark.read.text (docs/scale-out.md, statements).
-        raise LandingFileError(
-            f"{file_path}: statements load on the duckdb engine only in this version; "
-            "the spark engine stages an empty raw.statements"
-        )
-    spec = ENTITIES[entity]
-    fmt = file_format(file.name)
+    fmt = file_format(file.name, entity)
     if fmt is None:
-        raise LandingFileError(
-            f"{file_path}: unsupported file type; land .csv (UTF-8, header row) or .parquet"
-        )
+        raise LandingFileError(f"{file_path}: unsupported file type; {ACCEPTED[entity]}")
     if file.size() == 0:
         raise LandingFileError(f"{file_path}: the file is empty (not even a header row)")
+    if entity == STATEMENTS:
+        return read_statements(spark, file.location, fmt, file_path, load_id)
+    spec = ENTITIES[entity]
     if fmt == "csv":
         frame = spark.read.csv(
             file.location, header=True, sep=",", quote='"', escape='"', mode="FAILFAST",
@@ -176,7 +175,9 @@ def read_file(spark, entity: str, file: LandingFile, file_path: str, load_id: in
     ).localCheckpoint(eager=True)
 
 
-def failure_message(error: Exception, file: LandingFile, file_path: str) -> tuple[str, bool]:
+def failure_message(
+    error: Exception, entity: str, file: LandingFile, file_path: str
+) -> tuple[str, bool]:
     """(message, unreadable) of a file that did not load."""
     os_error = error if isinstance(error, OSError) else None
     if not isinstance(error, LandingFileError | OSError):
@@ -188,7 +189,7 @@ def failure_message(error: Exception, file: LandingFile, file_path: str) -> tupl
     # A Py4J error's own text only names the JVM call; the Java exception says what is wrong.
     text = java_message(error)
     first = next((line for line in text.splitlines() if line.strip()), type(error).__name__)
-    return f"{file_path}: cannot be read as {file_format(file.name)}: {first}", False
+    return f"{file_path}: cannot be read as {file_format(file.name, entity)}: {first}", False
 
 
 class SparkIngest:
@@ -203,9 +204,10 @@ class SparkIngest:
     def record(self, result: FileResult, digest: str, file: LandingFile) -> FileResult:
         load_id, self.next_id = self.next_id, self.next_id + 1
         n_rows = result.n_rows if result.status in ("loaded", "renamed") else None
+        fmt = file_format(file.name, result.entity)
         self.ledger.append(
-            (load_id, result.file_path, result.entity, digest, file_format(file.name), n_rows,
-             self.loaded_at, result.status, result.error)
+            (load_id, result.file_path, result.entity, digest, fmt, n_rows, self.loaded_at,
+             result.status, result.error)
         )  # fmt: skip
         return dataclasses.replace(result, load_id=load_id, content_hash=digest)
 
@@ -214,7 +216,7 @@ class SparkIngest:
             frame = read_file(self.spark, entity, file, file_path, self.next_id)
             n_rows = frame.count()
         except Exception as error:  # noqa: BLE001 - every reading error is the file's
-            message, unreadable = failure_message(error, file, file_path)
+            message, unreadable = failure_message(error, entity, file, file_path)
             result = FileResult(file_path, entity, "failed", error=message)
             return self.record(result, UNREADABLE if unreadable else digest, file)
         self.frames.append(frame)

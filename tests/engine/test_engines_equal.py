@@ -3,7 +3,12 @@ a daily increment on Spark equals a rebuild.
 
 One small generated sample, refreshed twice by each engine through the daily_refresh job: all
 days, then one more small day (late attempts of old learners, an assignment's max_score
-changed, a learner moving company). The spark engine runs in this process (its SparkSession
+changed, a learner moving company). Five days of the sample's activity land as xAPI statements
+(the generator's ``--format xapi``: attempts as JSON lines, enrollments as JSON arrays, the
+corrupt file as half a gzip file), and the small day adds statements too: a voiding statement,
+an LRS's copy, a conflict, attempts without an id, a line that is not JSON, a Caliper envelope
+and a .json file that cannot be parsed (tests/engine/increment.py). raw.statements is the same
+on both engines. The spark engine runs in this process (its SparkSession
 serves dbt through Thrift; metastore and warehouse in a temporary folder). Every staging,
 intermediate and irt.* table and every published mart of the spark engine equals DuckDB's:
 same columns, same rows, numbers to 1e-6 (the IRT computes on the same responses with the
@@ -25,7 +30,14 @@ from orchestration.dbt_project import PROFILES_DIR, run_dbt
 from orchestration.settings import load_settings
 from sample_data import generate
 from tests.engine.compare import differences
-from tests.engine.increment import CHAIN, land_small_day, partition_files, read_tables
+from tests.engine.increment import (
+    CHAIN,
+    activity_as_statements,
+    land_small_day,
+    land_statements_day,
+    partition_files,
+    read_tables,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -33,6 +45,7 @@ COMPANIES, LEARNERS, DAYS = 20, 1500, 20
 LAYERS = ("staging", "intermediate", "irt")
 # what identifies a landed file and its outcome (load ids and times differ by engine)
 LEDGER = "file_path, entity, content_hash, file_format, n_rows, status"
+STATEMENTS = "statement_id, stored, statement, source, _source_file, _row_number"
 
 
 def free_port() -> int:
@@ -140,9 +153,11 @@ def engines(tmp_path_factory, run_refresh):
         os.environ.update(common)
         landing = load_settings().landing_dir
         generate(landing, root / "truth", COMPANIES, LEARNERS, DAYS, seed=5)
+        activity_as_statements(landing, root / "scratch")
         for step in ("all days", "one more day"):
             if step == "one more day":
                 changed_learners = land_small_day(landing)
+                changed_learners |= land_statements_day(landing, changed_learners)
             for name, env in (("duckdb", duck), ("spark", spark)):
                 os.environ.update(env)
                 if name == "spark" and step == "one more day":
@@ -165,8 +180,12 @@ def engines(tmp_path_factory, run_refresh):
         rebuilt, seconds["spark chain --full-refresh"] = spark_rebuild(session, root)
         with duckdb.connect(duck["SKILLGAP_WAREHOUSE"], read_only=True) as con:
             duck_ledger = con.execute(f"select {LEDGER} from raw.load_ledger").fetchall()
+            duck_statements = con.execute(f"select {STATEMENTS} from raw.statements").fetchall()
         spark_ledger = [
             tuple(r) for r in session.sql(f"select {LEDGER} from raw.load_ledger").collect()
+        ]
+        spark_statements = [
+            tuple(r) for r in session.sql(f"select {STATEMENTS} from raw.statements").collect()
         ]
         print({k: round(v, 1) for k, v in seconds.items()})
         print({t: {k: v for k, v in w.items() if "buckets" not in k} for t, w in written.items()})
@@ -176,6 +195,9 @@ def engines(tmp_path_factory, run_refresh):
             "spark": spark_tables,
             "rebuilt": rebuilt,
             "ledgers": (sorted(duck_ledger), sorted(spark_ledger)),
+            "statements": tuple(
+                sorted(rows, key=str) for rows in (duck_statements, spark_statements)
+            ),
             "written": written,
             "changed_learners": changed_learners,
             "session": session,
@@ -227,6 +249,30 @@ def test_the_landing_uri_gives_the_ledger_of_the_local_folder(engines):
     duck, spark = engines["ledgers"]
     assert len(duck) > 20
     assert duck == spark
+
+
+def test_both_engines_load_the_same_statements(engines):
+    """Spark's loader gives DuckDB's rows: the same ids (the MD5 of the minified JSON for
+    statements without one), minified texts, stored values and line numbers."""
+    duck, spark = engines["statements"]
+    assert len(duck) > 3000
+    assert duck == spark
+
+
+def test_the_statements_reach_every_outcome(engines):
+    """The statement landing is not a formality: what the rows became on both engines (equal
+    by test_warehouse_layers_equal) covers each path of staging."""
+    landed = engines["duckdb"]["staging.stg_statements_landed"]
+    outcomes = set(landed["outcome"])
+    assert {"attempt", "enrollment", "pass", "voids", "voided", "exact_duplicate"} <= outcomes
+    assert {"conflict", "rejected"} <= outcomes
+    assert "invalid_json" in set(landed["reject_reason"])
+    assert landed["is_caliper"].any()
+    failed = {path for path, _, _, _, _, status in engines["ledgers"][0] if status == "failed"}
+    assert {
+        "statements/zz_broken.json",
+        "statements/attempts_2026-06-07_corrupt.jsonl.gz",
+    } <= failed
 
 
 @pytest.mark.parametrize("table", CHAIN)
