@@ -8,7 +8,7 @@ import dagster as dg
 from dagster_dbt import DbtCliResource
 
 from orchestration.assets.dbt import dbt_marts, dbt_staging
-from orchestration.assets.ingest import ingest_landing_files
+from orchestration.assets.ingest import ingest_landing_files, pull_lrs_statements
 from orchestration.assets.irt import irt_calibration, irt_scoring
 from orchestration.assets.publish import (
     freshness_sensor,
@@ -17,7 +17,7 @@ from orchestration.assets.publish import (
 )
 from orchestration.dbt_project import DBT_EXECUTABLE, DBT_PROJECT
 from orchestration.jobs import daily_refresh, daily_refresh_schedule
-from orchestration.resources import Landing, Serving, Warehouse
+from orchestration.resources import Landing, LearningRecordStore, Serving, Warehouse
 from orchestration.sensors import new_landing_files_sensor
 
 # `dagster dev` parses the dbt project on load with a plain `dbt` from PATH (dagster-dbt's
@@ -27,6 +27,7 @@ DBT_PROJECT.prepare_if_dev()
 
 defs = dg.Definitions(
     assets=[
+        pull_lrs_statements,
         ingest_landing_files,
         dbt_staging,
         irt_calibration,
@@ -42,6 +43,7 @@ defs = dg.Definitions(
         "warehouse": Warehouse(),
         "landing": Landing(),
         "serving": Serving(),
+        "lrs": LearningRecordStore(),
         "dbt": DbtCliResource(project_dir=DBT_PROJECT, dbt_executable=str(DBT_EXECUTABLE)),
     },
 )

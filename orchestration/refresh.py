@@ -24,7 +24,7 @@ import dagster as dg
 import duckdb
 
 from orchestration import refresh_guard
-from orchestration.assets.ingest import ALL_LOADED_CHECK
+from orchestration.assets.ingest import ALL_LOADED_CHECK, LRS_CHECK
 from orchestration.dbt_project import parse_manifest
 from orchestration.ingest import unresolved_failures
 from orchestration.run_console import RunConsole, output_to_file, timed_stage
@@ -173,6 +173,7 @@ def warehouse_attention(warehouse: Path) -> list[str]:
                 "select statement_id, source_file from staging.stg_statements_landed "
                 "where outcome = 'conflict' order by load_id, row_number"
             ).fetchall()
+            lines += lrs_attention(con)
     except duckdb.Error:
         return lines
     if conflicts:
@@ -183,6 +184,27 @@ def warehouse_attention(warehouse: Path) -> list[str]:
             f"the first stored copy stays: {shown}{more} (staging.stg_statements_landed)"
         )
     return lines
+
+
+# The latest pull of each LRS, when it did not read to the end (raw.lrs_pulls).
+FAILED_PULLS_SQL = """
+select lrs_url, error, statements_new from raw.lrs_pulls
+qualify row_number() over (partition by lrs_url order by pull_id desc) = 1
+    and status = 'failed'
+"""
+
+
+def lrs_attention(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """A line for each LRS whose latest pull failed: the error, and what was kept."""
+    try:
+        failed = con.execute(FAILED_PULLS_SQL).fetchall()
+    except duckdb.CatalogException:
+        return []  # no LRS was ever pulled
+    return [
+        f"LRS NOT READ     {error}; the landing files loaded, {new} new statements of this "
+        "pull were kept, and the next refresh resumes the pull"
+        for _, error, new in failed
+    ]
 
 
 def print_attention(
@@ -203,6 +225,8 @@ def print_attention(
     for problem in console.problems:
         if failed_files and problem.name == LANDING_CHECK:
             continue  # the files themselves are listed above
+        if problem.name == LRS_CHECK.name and any(line.startswith("LRS") for line in data_lines):
+            continue  # the LRS line above says it
         kind = "CHECK WARNS " if problem.severity == "WARN" else "CHECK FAILED"
         description = textwrap.shorten(problem.description, 200, placeholder=" ...")
         print(f"  {kind}     {problem.asset} {problem.name}: {description}")

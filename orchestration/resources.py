@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from orchestration.ingest.lrs_client import LrsConfig
 from orchestration.settings import load_settings, resolve_landing
 
 
@@ -102,3 +104,34 @@ class Serving(dg.ConfigurableResource):
 
     def resolved_path(self) -> Path:
         return Path(self.path) if self.path else load_settings().serving
+
+
+class LearningRecordStore(dg.ConfigurableResource):
+    """The xAPI Learning Record Store the refresh pulls statements from (README, "Statements
+    from an LRS"). Empty ``url``, ``user`` and ``password`` mean ``$SKILLGAP_LRS_URL``,
+    ``$SKILLGAP_LRS_USER`` and ``$SKILLGAP_LRS_PASSWORD``; no URL at all means no LRS, and the
+    pull does nothing. ``paging``: auto, since (the xAPI standard) or search_after (Ralph).
+    """
+
+    url: str = ""
+    user: str = ""
+    password: str = ""
+    page_size: int = 500
+    paging: str = "auto"
+    overlap_seconds: float = 300.0
+    batch_statements: int = 5000
+
+    def lrs_config(self) -> LrsConfig | None:
+        """The pull's settings, or None when no LRS is configured."""
+        url = self.url or os.environ.get("SKILLGAP_LRS_URL", "")
+        if not url:
+            return None
+        return LrsConfig(
+            url=url,
+            user=self.user or os.environ.get("SKILLGAP_LRS_USER", ""),
+            password=self.password or os.environ.get("SKILLGAP_LRS_PASSWORD", ""),
+            page_size=self.page_size,
+            paging=self.paging,
+            overlap_seconds=self.overlap_seconds,
+            batch_statements=self.batch_statements,
+        )

@@ -34,7 +34,7 @@ def dbt_manifest() -> Path:
     return parse_manifest() if manifest_is_stale() else MANIFEST
 
 
-def _run_daily_refresh() -> dict[str, bool]:
+def _run_daily_refresh(ops: dict | None = None) -> dict[str, bool]:
     import dagster as dg
 
     from orchestration.definitions import defs
@@ -42,7 +42,10 @@ def _run_daily_refresh() -> dict[str, bool]:
     result = defs.resolve_job_def("daily_refresh").execute_in_process(
         instance=dg.DagsterInstance.ephemeral(),
         raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        run_config={
+            "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+            **({"ops": ops} if ops else {}),
+        },
     )
     failures = [e.message for e in result.all_events if e.is_failure]
     assert result.success, failures
@@ -53,7 +56,8 @@ def _run_daily_refresh() -> dict[str, bool]:
 
 
 @pytest.fixture(scope="session")
-def run_refresh() -> Callable[[], dict[str, bool]]:
-    """Run daily_refresh in process on the SKILLGAP_* environment of the moment; fail the test
-    with the failure events unless it succeeds; return each asset check's outcome by name."""
+def run_refresh() -> Callable[..., dict[str, bool]]:
+    """Run daily_refresh in process on the SKILLGAP_* environment of the moment (``ops``: the
+    run config of its ops, optional); fail the test with the failure events unless it
+    succeeds; return each asset check's outcome by name."""
     return _run_daily_refresh

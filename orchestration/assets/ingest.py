@@ -10,10 +10,12 @@ from orchestration.ingest import (
     unexpected_folders,
     unresolved_failures,
 )
+from orchestration.ingest.lrs import pull_statements, read_cursor
 from orchestration.progress import progress_logger
-from orchestration.resources import Landing, Warehouse
+from orchestration.resources import Landing, LearningRecordStore, Warehouse
 
 LEDGER_KEY = dg.AssetKey(["raw", "load_ledger"])
+LRS_KEY = dg.AssetKey(["raw", "lrs_pulls"])
 # Python code writing DuckDB tables, as the publish asset (the dbt assets get dbt and duckdb).
 KINDS = {"python", "duckdb"}
 RAW_SPECS = [
@@ -30,8 +32,11 @@ RAW_SPECS = [
     ),
     dg.AssetSpec(
         ["raw", STATEMENTS],
-        description="Landed xAPI statements and Caliper events, each whole, with lineage.",
+        description="Landed xAPI statements and Caliper events, each whole, with lineage: "
+        "from statement files and from the LRS pull.",
         kinds=KINDS,
+        # the pull writes into raw.statements too: it runs first
+        deps=[LRS_KEY],
     ),
 ]
 ALL_LOADED_CHECK = dg.AssetCheckSpec(
@@ -128,3 +133,91 @@ def ingest_landing_files(context: dg.AssetExecutionContext, warehouse: Warehouse
         ),
         metadata={"unread": dg.MetadataValue.json(unread)},
     )
+
+
+LRS_CHECK = dg.AssetCheckSpec(
+    "lrs_pull_complete",
+    asset=LRS_KEY,
+    description="The pull read the LRS to its end (or no LRS is configured): it answered and "
+    "took the credentials.",
+    blocking=False,
+)
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            LRS_KEY,
+            kinds=KINDS,
+            description="Statements pulled from the Learning Record Store at SKILLGAP_LRS_URL "
+            "into raw.statements, each exactly once; one row per pull (status, statements "
+            "read and new, error). Nothing to do when no LRS is configured.",
+        )
+    ],
+    check_specs=[LRS_CHECK],
+    group_name="ingest",
+    pool="duckdb",
+    name="pull_lrs_statements",
+)
+def pull_lrs_statements(
+    context: dg.AssetExecutionContext, warehouse: Warehouse, lrs: LearningRecordStore
+):
+    """Pull what the LRS stored since the last pull. An LRS that is down or refuses the
+    credentials fails the check, not the refresh: the files still load."""
+    config = lrs.lrs_config()
+    if config is None:
+        yield dg.MaterializeResult(
+            asset_key=LRS_KEY, metadata={"lrs": "not configured (SKILLGAP_LRS_URL)"}
+        )
+        yield dg.AssetCheckResult(
+            check_name=LRS_CHECK.name, asset_key=LRS_KEY, passed=True, description="no LRS"
+        )
+        return
+    if warehouse.engine == "spark":
+        message = "the LRS pull runs on the duckdb engine only in this version"
+        yield dg.MaterializeResult(asset_key=LRS_KEY, metadata={"lrs": config.url})
+        yield dg.AssetCheckResult(
+            check_name=LRS_CHECK.name, asset_key=LRS_KEY, passed=False, description=message
+        )
+        return
+    with warehouse.connect() as con:
+        report = pull_statements(con, config, on_page=lrs_progress(context))
+        cursor = read_cursor(con, config.url)
+    message = (
+        f"LRS {config.url}: {report.statements_new} new statements of {report.statements_read} "
+        f"read in {report.pages} pages, {report.batches} batches, {report.seconds:.1f} s"
+        + (" (resumed an unfinished pull)" if report.resumed else "")
+    )
+    (context.log.error if report.error else context.log.info)(report.error or message)
+    yield dg.MaterializeResult(
+        asset_key=LRS_KEY,
+        metadata={
+            "lrs": config.url,
+            "status": report.status,
+            "paging": report.paging or "not known yet",
+            "statements_new": report.statements_new,
+            "statements_read": report.statements_read,
+            "pages": report.pages,
+            "seconds": round(report.seconds, 2),
+            # where the next pull starts: the landing sensor asks the LRS what lies beyond
+            "cursor_watermark": cursor.watermark.isoformat() if cursor.watermark else "",
+            "cursor_last_id": cursor.last_id or "",
+        },
+    )
+    yield dg.AssetCheckResult(
+        check_name=LRS_CHECK.name,
+        asset_key=LRS_KEY,
+        passed=report.error is None,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=report.error or message,
+    )
+
+
+def lrs_progress(context: dg.AssetExecutionContext):
+    """Log the pull's progress every 100 pages."""
+
+    def on_page(report) -> None:
+        if report.pages % 100 == 0:
+            context.log.info(f"LRS pull: {report.pages} pages read")
+
+    return on_page

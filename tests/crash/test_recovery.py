@@ -159,13 +159,15 @@ def test_the_landing_sensor_and_the_schedule_clear_a_dead_run_first(
     instance, tmp_path, monkeypatch
 ):
     from orchestration.jobs import daily_refresh_schedule
+    from orchestration.resources import LearningRecordStore
     from orchestration.sensors import new_landing_files_sensor
 
     monkeypatch.setenv("SKILLGAP_LANDING_DIR", str(tmp_path / "landing"))
     (tmp_path / "landing" / "learners").mkdir(parents=True)
     (tmp_path / "landing" / "learners" / "day1.csv").write_text("learner_id\nL1\n")
     dead = add_run(instance, recovery.process_tags(gone_pid()))
-    request = new_landing_files_sensor(dg.build_sensor_context(instance=instance))
+    context = dg.build_sensor_context(instance=instance, resources={"lrs": LearningRecordStore()})
+    request = new_landing_files_sensor(context)
     assert isinstance(request, dg.RunRequest)
     assert instance.get_run_by_id(dead).status == dg.DagsterRunStatus.FAILURE
 

@@ -11,7 +11,6 @@ percentiles and recommendations agree with the truth; the serving file carries e
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from pathlib import Path
@@ -22,6 +21,7 @@ import pytest
 
 from orchestration.settings import load_settings
 from sample_data import generate
+from tests.environment import refresh_environment
 
 # Whole refreshes end to end: `make test` runs it, `pytest -m "not slow"` does not.
 pytestmark = pytest.mark.slow
@@ -73,16 +73,7 @@ def snapshot(warehouse: Path) -> dict:
 @pytest.fixture(scope="module")
 def refreshes(tmp_path_factory, run_refresh):
     root = tmp_path_factory.mktemp("e2e")
-    saved = dict(os.environ)
-    os.environ.update(
-        {
-            "SKILLGAP_LANDING_DIR": str(root / "landing"),
-            "SKILLGAP_WAREHOUSE": str(root / "warehouse.duckdb"),
-            "SKILLGAP_SERVING": str(root / "serving.duckdb"),
-            "DAGSTER_HOME": str(root / "dagster_home"),
-        }
-    )
-    try:
+    with refresh_environment(root):
         settings = load_settings()
         generate(
             out_dir=settings.landing_dir,
@@ -122,9 +113,6 @@ def refreshes(tmp_path_factory, run_refresh):
             "held": [p for p, _ in held],
             "serving_bytes": serving_bytes,
         }
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 @pytest.fixture(scope="module")

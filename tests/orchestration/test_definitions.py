@@ -22,6 +22,8 @@ EXPECTED_ASSET_KEYS = [
     "intermediate/int_irt_responses",
     "intermediate/int_item_candidate_skills",
     "irt/calibration_runs",
+    "irt/company_gains",
+    "irt/group_abilities",
     "irt/item_dif",
     "irt/item_drift",
     "irt/item_parameters",
@@ -49,6 +51,7 @@ EXPECTED_ASSET_KEYS = [
     "raw/learner_identities",
     "raw/learners",
     "raw/load_ledger",
+    "raw/lrs_pulls",
     "raw/skills",
     "raw/statements",
     "seeds/company_size_bands",
@@ -112,9 +115,12 @@ def landing(tmp_path, monkeypatch):
 
 
 def evaluate_sensor(instance: dg.DagsterInstance, cursor: str | None = None):
+    from orchestration.resources import LearningRecordStore
     from orchestration.sensors import new_landing_files_sensor
 
-    context = dg.build_sensor_context(instance=instance, cursor=cursor)
+    context = dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources={"lrs": LearningRecordStore()}
+    )
     return new_landing_files_sensor(context), context.cursor
 
 
