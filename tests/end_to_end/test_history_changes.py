@@ -6,12 +6,19 @@ landings do: a late earlier attempt, an item's max_score change, a learner chang
 course gaining a skill, an item losing its skill_id, a file moved out of the wrong folder, an
 upsert reverted by a file equal to an older one, an unreadable file that becomes readable, an
 assignment score below every calibrated category, and finally the var scored_attempt set to
-`last` with a full rebuild. After every refresh:
+`last` with a full rebuild. Statements land alongside (xAPI, as ``--format xapi`` writes them):
+attempts cleaned in refresh 1 and voided in refresh 2 (one the first of its pair, one the only
+attempt of its pair), a voiding statement landed two refreshes before its target, a
+StatementRef with another verb, an exact copy of a voided statement, and a course completion
+voided in refresh 2. After every refresh:
 
 - every irt.learner_abilities row (and every period-start estimate) equals ``score()``
   recomputed from int_irt_responses and the stored item parameters, to 1e-9;
 - every incremental dbt model equals a ``--full-refresh`` rebuild;
-- every landed row is accounted for, and the refresh raised nothing.
+- every landed row is accounted for, and the refresh raised nothing;
+- a voided attempt is rejected ``voided`` and is in no cleaned, scored or IRT table (so in no
+  ability), a voided completion leaves its enrollment uncompleted, and every landed statement
+  is an attempt, an enrollment, a pass, voids, voided, ignored with a reason or a duplicate.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from __future__ import annotations
 import csv
 import os
 import shutil
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -33,6 +40,15 @@ from orchestration.irt.settings import IrtSettings
 from orchestration.irt.verification import verify_scoring
 from orchestration.settings import load_settings
 from sample_data import generate
+from tests.end_to_end.xapi_lines import (
+    COMMENTED,
+    attempt,
+    completed,
+    registered,
+    statement_id,
+    statement_ref,
+    write_jsonl,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -42,6 +58,7 @@ INCREMENTAL_MODELS = {
     "staging.stg_enrollments_landed": None,
     "staging.stg_attempts": "landed_processed_at",
     "intermediate.int_attempts_scored": "landed_processed_at",
+    "staging.stg_statements_parsed": None,
 }
 UNREADABLE = "attempts/extra_unreadable.csv"
 
@@ -123,6 +140,63 @@ def state(warehouse: Path) -> dict:
         }
 
 
+def voiding_state(warehouse: Path, names: dict[str, str], pairs: dict[str, tuple]) -> dict:
+    """What the statements of the voiding steps became, by name (``names``: id -> name), and
+    per learner x item of ``pairs`` the attempt scored and its distinct IRT responses."""
+    ids = list(names)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+
+        def named(sql: str) -> list[tuple]:  # the rows of our statements, ids as names
+            rows = con.execute(sql, [ids]).fetchall()
+            return sorted((tuple(names.get(v, v) for v in row) for row in rows), key=str)
+
+        mine = "where list_contains(?, {})"
+        found = {
+            "statements": named(
+                "select statement_id, outcome, coalesce(reject_reason, ignore_reason) "
+                "from staging.stg_statements_landed " + mine.format("statement_id")
+            ),
+            "landed": named(
+                "select attempt_id, row_status, reject_reason from staging.stg_attempts_landed "
+                + mine.format("attempt_id")
+            ),
+            "cleaned": named(
+                "select attempt_id from staging.stg_attempts " + mine.format("attempt_id")
+            ),
+            "accounting": con.execute(
+                "select n_landed, n_cleaned, n_rejected, n_exact_duplicates "
+                "from staging.stg_row_accounting where entity = 'statements'"
+            ).fetchone(),
+            "enrollment": con.execute(
+                "select enrolled_at, completed_at, grade from staging.stg_enrollments "
+                "where learner_id = ? and course_id = 'X_CG'",
+                [pairs["O"][0]],
+            ).fetchall(),
+            "enrollment_rows": sorted(
+                con.execute(
+                    "select row_status, reject_reason from staging.stg_enrollments_landed "
+                    "where learner_id = ? and course_id = 'X_CG'",
+                    [pairs["O"][0]],
+                ).fetchall(),
+                key=str,
+            ),
+            "scored": {},
+            "responses": {},
+        }
+        for who, (learner, item) in pairs.items():
+            pair = "where learner_id = $1 and item_id = $2"
+            scored = con.execute(
+                f"select attempt_id from intermediate.int_attempts_scored {pair}", [learner, item]
+            ).fetchall()
+            found["scored"][who] = [names.get(a, a) for (a,) in scored]
+            responses = con.execute(
+                f"select distinct response from intermediate.int_irt_responses {pair} order by 1",
+                [learner, item],
+            ).fetchall()
+            found["responses"][who] = [r for (r,) in responses]
+    return found
+
+
 @pytest.fixture(scope="module")
 def history(tmp_path_factory, run_refresh):
     root = tmp_path_factory.mktemp("history")
@@ -159,11 +233,11 @@ def history(tmp_path_factory, run_refresh):
 
         # -- refresh 1: the sample, plus our own course, items, attempts and awkward files ----
         with duckdb.connect() as con:
-            learners = [
+            *learners, outsider = [
                 r[0]
                 for r in con.execute(
                     f"select distinct learner_id from read_csv('{landing}/learners/*.csv', "
-                    "all_varchar = true, union_by_name = true) order by 1 limit 200"
+                    "all_varchar = true, union_by_name = true) order by 1 limit 201"
                 ).fetchall()
             ]
             companies = [
@@ -225,8 +299,35 @@ def history(tmp_path_factory, run_refresh):
             [("X_U1", learners[0], "X_GT", start, "1")],
         )
         (root / "locked").touch()
+        # Statements: P's first attempt at X_G1 and O's only attempt at X_G3 (O: no CSV
+        # attempts), voided in refresh 2; Q's first at X_G2, which only a StatementRef with
+        # another verb names; a voiding statement whose target (R's first at X_G2) lands in
+        # refresh 3, with an exact copy of P's voided attempt. Each differs from the CSV answer.
+        # O also registers in X_CG and completes it; the completion is voided in refresh 2.
+        # (Names and expected outcomes: voiding_expected.)
+        pairs = {
+            "P": (learners[150], "X_G1"),
+            "Q": (learners[151], "X_G2"),
+            "R": (learners[152], "X_G2"),
+            "O": (outsider, "X_G3"),
+        }
+        early = "2026-06-10T08:30:00Z"  # before the CSV attempts (09:00): first of its pair
+        sent = {
+            f"{who}_attempt": attempt(f"{who}_attempt", *pairs[who], "X_CG", early, raw)
+            for who, raw in (("P", 0), ("Q", 1), ("R", 0), ("O", 1))
+        }
+        others = ["P_void", "O_void", "R_void", "Q_comment", "O_registered", "O_completed"]
+        names = {statement_id(name): name for name in [*sent, *others, "O_void_completed"]}
+        write_jsonl(
+            landing / "statements/history_1.jsonl",
+            [sent["P_attempt"], sent["Q_attempt"], sent["O_attempt"]]
+            + [statement_ref("R_void", pairs["R"][0], statement_id("R_attempt"))]
+            + [registered("O_registered", outsider, "X_CG", "2026-06-09T08:00:00Z")]
+            + [completed("O_completed", outsider, "X_CG", "2026-06-10T10:00:00Z", 0.8)],
+        )
         steps["1"] = {"checks": run_refresh()}
         steps["1"].update(state(settings.warehouse))
+        steps["1"]["voiding"] = voiding_state(settings.warehouse, names, pairs)
         steps["1"]["differences"] = incremental_differences(settings.warehouse, root)
 
         # -- refresh 2 ----------------------------------------------------------------------
@@ -261,8 +362,20 @@ def history(tmp_path_factory, run_refresh):
         )
         shutil.move(landing / "companies/wrong_folder.csv", landing / "learners/wrong_folder.csv")
         (root / "locked").unlink()
+        write_jsonl(
+            landing / "statements/history_2.jsonl",
+            [
+                statement_ref("P_void", pairs["P"][0], statement_id("P_attempt"), at=early),
+                statement_ref("O_void", pairs["O"][0], statement_id("O_attempt")),
+                statement_ref("O_void_completed", outsider, statement_id("O_completed")),
+                statement_ref(
+                    "Q_comment", pairs["Q"][0], statement_id("Q_attempt"), COMMENTED, early
+                ),
+            ],
+        )
         steps["2"] = {"checks": run_refresh()}
         steps["2"].update(state(settings.warehouse))
+        steps["2"]["voiding"] = voiding_state(settings.warehouse, names, pairs)
         steps["2"]["differences"] = incremental_differences(settings.warehouse, root)
 
         # -- refresh 3: an upsert reverted, and scores below every calibrated category -----
@@ -275,8 +388,10 @@ def history(tmp_path_factory, run_refresh):
                 for n, learner in enumerate(learners[100:112])
             ],
         )
+        write_jsonl(landing / "statements/history_3.jsonl", [sent["R_attempt"], sent["P_attempt"]])
         steps["3"] = {"checks": run_refresh()}
         steps["3"].update(state(settings.warehouse))
+        steps["3"]["voiding"] = voiding_state(settings.warehouse, names, pairs)
         steps["3"]["differences"] = incremental_differences(settings.warehouse, root)
 
         # -- refresh 4: scored_attempt = last, with a full rebuild ---------------------------
@@ -294,6 +409,7 @@ def history(tmp_path_factory, run_refresh):
             run_calibration(con, "last", now, IrtSettings())
             run_scoring(con, "last", now, IrtSettings())
         steps["4"] = state(settings.warehouse)
+        steps["4"]["voiding"] = voiding_state(settings.warehouse, names, pairs)
         steps["4"]["differences"] = incremental_differences(settings.warehouse, root, *last)
         yield steps
     finally:
@@ -309,6 +425,50 @@ def settings_now(warehouse: Path):
 
 
 STEPS = ("1", "2", "3", "4")
+
+
+def voiding_expected(step: str) -> dict:
+    """What the voiding steps' statements are after refresh ``step`` (see the fixture)."""
+    later = step != "1"  # P's and O's attempts voided in refresh 2
+    voided = [("O_attempt", "voided", None), ("P_attempt", "voided", None)]
+    statements = [("Q_attempt", "attempt", None), ("R_void", "voids", None)]
+    statements += [("O_registered", "enrollment", None)]
+    landed = [("Q_attempt", "cleaned", None)]
+    enrolled, completion = datetime(2026, 6, 9, 8), (datetime(2026, 6, 10, 10), 0.8)
+    if later:
+        statements += voided + [("O_void", "voids", None), ("P_void", "voids", None)]
+        statements += [("Q_comment", "ignored", "verb_not_used")]
+        statements += [("O_completed", "voided", None), ("O_void_completed", "voids", None)]
+        landed += [(name, "rejected", "voided") for name, *_ in voided]
+        enrollment = [(enrolled, None, None)]
+        enrollment_rows = [("cleaned", None), ("rejected", "voided")]
+    else:
+        statements += [(name, "attempt", None) for name, *_ in voided]
+        statements += [("O_completed", "pass", None)]
+        landed += [(name, "cleaned", None) for name, *_ in voided]
+        enrollment = [(enrolled, *completion)]
+        enrollment_rows = [("cleaned", None), ("exact_duplicate", None)]
+    duplicates = int(step in ("3", "4"))  # R's attempt lands after its voiding, a copy of P's
+    if duplicates:
+        statements += [("P_attempt", "exact_duplicate", None), ("R_attempt", "voided", None)]
+        landed += [("R_attempt", "rejected", "voided")]
+    # Scored at each pair: the statement when it counts, else the CSV attempt of 09:00 (under
+    # scored_attempt = last, step 4, the later CSV attempt, whatever the statements).
+    scored = {"P": ["X_A150_1" if later else "P_attempt"], "Q": ["Q_attempt"], "R": ["X_A152_2"]}
+    scored["O"] = [] if later else ["O_attempt"]
+    responses = {"P": [1 if later else 0], "Q": [1], "R": [1], "O": [] if later else [1]}
+    if step == "4":
+        scored["Q"], responses["Q"] = ["X_A151_2"], [0]
+    return {
+        "statements": sorted(statements, key=str),
+        "landed": sorted(landed, key=str),
+        "cleaned": sorted((name,) for name, status, _ in landed if status == "cleaned"),
+        "accounting": (len(statements), len(statements) - duplicates, 0, duplicates),
+        "enrollment": enrollment,
+        "enrollment_rows": enrollment_rows,
+        "scored": scored,
+        "responses": responses,
+    }
 
 
 @pytest.mark.parametrize("step", STEPS)
@@ -359,3 +519,27 @@ def test_items_are_decided_again_when_their_candidate_skills_change(history):
 
 def test_scores_below_every_calibrated_category_are_scored(history):
     assert history["3"]["scored_ga"] >= 12
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_every_statement_is_accounted_for_with_what_it_became(history, step):
+    found, expected = history[step]["voiding"], voiding_expected(step)
+    assert found["statements"] == expected["statements"]
+    assert found["accounting"] == expected["accounting"]  # landed, cleaned, rejected, dupl.
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_voided_attempts_are_rejected_and_leave_every_score(history, step):
+    """Voided also when cleaned in an earlier refresh or landed after the voiding statement;
+    a StatementRef with another verb voids nothing. The abilities equal a rescoring of
+    int_irt_responses (test above), so a voided attempt leaves them too."""
+    found, expected = history[step]["voiding"], voiding_expected(step)
+    for part in ("landed", "cleaned", "scored", "responses"):
+        assert found[part] == expected[part], part
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_a_voided_completion_leaves_the_enrollment_uncompleted(history, step):
+    found, expected = history[step]["voiding"], voiding_expected(step)
+    assert found["enrollment"] == expected["enrollment"]
+    assert found["enrollment_rows"] == expected["enrollment_rows"]
