@@ -10,6 +10,8 @@ mirt (Chalmers 2012):
 - ``item_fit``: infit/outfit mean squares, S-X2 (on each person's own form) and
   discrimination flags;
 - ``summed_score_likelihood``: f(s | theta) by the Lord-Wingersky recursion;
+- ``likelihoods`` / ``score_groups``: each person's likelihood on the quadrature nodes, and
+  from those the marginal ML latent mean (and spread) of groups of persons, items fixed;
 - ``marginal_loglik``: the marginal log-likelihood of data under given parameters;
 - ``simulate``: seedable data for tests and benchmarks;
 - ``item_information`` / ``test_information``: Fisher information curves;
@@ -27,6 +29,7 @@ from .data import wide_to_long
 from .dif import ALL_OTHERS, DIF, dif
 from .drift import Drift, drift
 from .fit import ItemFit, item_fit
+from .group_scores import GroupScores, Likelihoods, likelihoods, score_groups
 from .item_information import item_information, test_information
 from .linking import Linking, common_items, link
 from .models import MODELS
@@ -46,8 +49,10 @@ __all__ = [
     "DIF",
     "DegenerateGroupsWarning",
     "Drift",
+    "GroupScores",
     "ItemFit",
     "ItemPrior",
+    "Likelihoods",
     "Linking",
     "Scores",
     "Simulation",
@@ -59,10 +64,12 @@ __all__ = [
     "drift",
     "item_fit",
     "item_information",
+    "likelihoods",
     "link",
     "marginal_loglik",
     "marginal_reliability",
     "score",
+    "score_groups",
     "simulate",
     "simulate_items",
     "summed_score_likelihood",

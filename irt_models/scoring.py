@@ -219,8 +219,16 @@ def _score_eap(cal, prep, quadrature=None, n_jobs=None):
     return theta, se
 
 
-def _posterior_pass(cal, prep, quadrature, n_jobs, want_scores):
-    theta_q = quad.grid(quadrature if quadrature is not None else cal.quadrature)
+def item_log_table(cal, theta_q):
+    """log P(category | node) of every fitted item: one row per (item, category).
+
+    Returns
+    -------
+    logT : ndarray of shape (n_rows, Q)
+    offsets : ndarray of shape (n_items,)
+        First row of each item (a response's row is ``offsets[item] + category``).
+    n_rows : int
+    """
     k = cal.n_categories
     fitted = cal.fitted
     used = np.nonzero(fitted)[0]
@@ -233,6 +241,12 @@ def _posterior_pass(cal, prep, quadrature, n_jobs, want_scores):
         idx = used[k[used] == kv]
         rows = offsets[idx][:, None] + np.arange(kv)[None, :]
         logT[rows] = log_probs(cal.slope[idx], d_all[idx, : kv - 1], theta_q)
+    return logT, offsets, n_rows
+
+
+def _posterior_pass(cal, prep, quadrature, n_jobs, want_scores):
+    theta_q = quad.grid(quadrature if quadrature is not None else cal.quadrature)
+    logT, offsets, n_rows = item_log_table(cal, theta_q)
     n_persons = len(prep.person_labels)
     row = offsets[prep.item] + prep.category
     if prep.group is None:

@@ -1,0 +1,347 @@
+"""score_groups(): the latent mean (and spread) of groups of persons, items fixed.
+
+A group's mean ability is estimated from all its persons' response patterns at once, by
+marginal maximum likelihood with the item parameters fixed: each person ``p`` of group ``g``
+contributes ``log sum_q L_p(theta_q) w_q(mu_g, sigma_g)``, with ``L_p`` the likelihood of the
+person's responses on the quadrature nodes and ``w`` the normal density N(mu_g, sigma_g^2)
+renormalised on the nodes (as the calibration's latent density is). This is how large-scale
+assessments estimate group statistics (Mislevy 1984; the "latent regression" of NAEP with
+group indicators only; mirt ``multipleGroup`` with the items fixed). Unlike an average of the
+persons' EAP scores it uses every response pattern, short ones included, at its true weight,
+and it is not shrunk towards the population mean by amounts that depend on test length.
+
+``likelihoods`` computes ``log L_p`` on the nodes once (the same pass EAP scoring makes), so
+that several partitions of the same persons (companies, industries, countries) and the
+persons' posteriors cost one pass over the responses.
+
+References
+----------
+Mislevy, R. J. (1984). Estimating latent distributions. Psychometrika, 49, 359-381.
+Bock, R. D., & Zimowski, M. F. (1997). Multiple group IRT. In W. J. van der Linden &
+R. K. Hambleton (Eds.), Handbook of modern item response theory (pp. 433-448). Springer.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import NamedTuple
+
+import numpy as np
+
+from . import quadrature as quad
+from .calibrate import ConvergenceWarning
+from .data import as_labels
+from .estep import Design
+from .scoring import _prepare, item_log_table
+from .validation import check_calibration
+
+# Bounds on log(sigma): a group's spread stays between 0.05 and 5 theta units.
+LOG_SD_BOUNDS = (np.log(0.05), np.log(5.0))
+# Bounds on the mean: a group whose every answer is right (or wrong) has no finite maximum;
+# its mean stops here, well inside the quadrature grid, with a large SE.
+MEAN_BOUNDS = (-4.0, 4.0)
+# Persons per chunk in the group passes (n_persons x Q arrays of doubles, about 10 MB each).
+CHUNK = 20_000
+
+
+class Likelihoods(NamedTuple):
+    """Each person's log-likelihood on the quadrature nodes, items fixed.
+
+    Attributes
+    ----------
+    persons : ndarray of shape (n_persons,)
+        Person labels in sorted order.
+    nodes : ndarray of shape (Q,)
+    loglik : ndarray of shape (n_persons, Q)
+        ``log P(responses of p | theta_q)``; zeros for a person without usable responses.
+    n_items : ndarray of shape (n_persons,) of int
+        Responses that entered the likelihood.
+    """
+
+    persons: np.ndarray
+    nodes: np.ndarray
+    loglik: np.ndarray
+    n_items: np.ndarray
+
+
+class GroupScores(NamedTuple):
+    """Group latent means, one row per group in sorted label order.
+
+    Attributes
+    ----------
+    groups : ndarray of shape (n_groups,)
+    mean, se : ndarray of shape (n_groups,)
+        Maximum likelihood latent mean and its standard error from the observed information
+        (with the spread estimated, its uncertainty is included). NaN for a group without a
+        person with responses.
+    se_sample : ndarray of shape (n_groups,)
+        Standard error of ``mean`` as an estimate of the mean ability of the group's own
+        persons (a finite population) rather than of the latent mean: the posterior variance
+        of that mean, ``sum_p Var(theta_p | y_p) / n^2 + r^2 se^2`` with ``r`` the mean
+        posterior over prior variance (Mislevy 1991). Smaller than ``se``, and near 0 when
+        every person is measured precisely.
+    sd, sd_se : ndarray of shape (n_groups,)
+        Latent standard deviation (estimated or the fixed one) and its SE (NaN when fixed).
+    n_persons : ndarray of shape (n_groups,) of int
+        Persons whose responses entered the estimate (at least one usable response).
+    converged : ndarray of shape (n_groups,) of bool
+    """
+
+    groups: np.ndarray
+    mean: np.ndarray
+    se: np.ndarray
+    se_sample: np.ndarray
+    sd: np.ndarray
+    sd_se: np.ndarray
+    n_persons: np.ndarray
+    converged: np.ndarray
+
+
+def likelihoods(
+    calibration, persons, items, responses, *, quadrature: int | None = None, n_jobs=None
+) -> Likelihoods:
+    """Log-likelihood of each person's responses on the quadrature nodes.
+
+    Parameters
+    ----------
+    calibration : Calibration
+    persons, items, responses : array-like of shape (n_responses,)
+        Long format as for ``score``; responses to unknown or unfitted items are ignored.
+    quadrature : int, optional
+        Nodes on [-6, 6]; defaults to the calibration's.
+    n_jobs : int, optional
+
+    Returns
+    -------
+    Likelihoods
+    """
+    check_calibration(calibration)
+    prep = _prepare(calibration, persons, items, responses, "ignore")
+    nodes = quad.grid(quadrature if quadrature is not None else calibration.quadrature)
+    logT, offsets, n_rows = item_log_table(calibration, nodes)
+    n = len(prep.person_labels)
+    out = np.zeros((n, len(nodes)))
+    if len(prep.person):
+        row = offsets[prep.item] + prep.category
+        design = Design(prep.person, row, n, max(n_rows, 1), len(nodes), n_jobs)
+
+        def fill(blk):
+            out[blk.start : blk.stop] = blk.S @ logT
+
+        design.map(fill)
+    n_items = np.bincount(prep.person, minlength=n).astype(np.int64)
+    return Likelihoods(prep.person_labels, nodes, out, n_items)
+
+
+def score_groups(
+    likelihoods: Likelihoods,
+    groups,
+    *,
+    spread: float | None = None,
+    spread_prior: tuple[float, float] = (1.0, 0.5),
+    tol: float = 1e-6,
+    max_iter: int = 100,
+) -> GroupScores:
+    """Marginal maximum likelihood latent mean of each group of persons, items fixed.
+
+    Maximises, per group, ``sum_p log sum_q L_p(theta_q) w_q(mu, sigma)`` over ``mu`` (and
+    ``sigma``) by Newton steps with the analytic gradient and Hessian (Louis 1982), all
+    groups at once; the SE is from the observed information at the maximum.
+
+    Parameters
+    ----------
+    likelihoods : Likelihoods
+        From ``likelihoods(calibration, persons, items, responses)``.
+    groups : array-like of shape (n_persons,)
+        Group label of each person, aligned with ``likelihoods.persons``.
+    spread : float, optional
+        A fixed latent SD for every group. None (default): estimated per group, with a weak
+        log-normal prior ``spread_prior`` = (median, SD of log) that keeps the spread of a
+        group of a few persons finite (its mode, not its mean, is then the estimate).
+    tol : float
+        Stop when no parameter moves by more than this.
+    max_iter : int
+
+    Returns
+    -------
+    GroupScores
+    """
+    g_labels, code, ll, used = _check_groups(likelihoods, groups, spread, spread_prior)
+    n_groups = len(g_labels)
+    fit = _Fit(likelihoods.nodes, ll, code[used], n_groups, spread, spread_prior)
+    converged = fit.run(tol, max_iter)
+    n_persons = np.bincount(code[used], minlength=n_groups).astype(np.int64)
+    if not converged.all():
+        warnings.warn(
+            f"score_groups: {int(np.sum(~converged))} group(s) did not converge in "
+            f"{max_iter} iterations",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
+    mean, se, se_sample, sd, sd_se = fit.estimates()
+    empty = n_persons == 0
+    for a in (mean, se, se_sample, sd, sd_se):
+        a[empty] = np.nan
+    return GroupScores(g_labels, mean, se, se_sample, sd, sd_se, n_persons, converged | empty)
+
+
+def _check_groups(likelihoods, groups, spread, spread_prior):
+    if not isinstance(likelihoods, Likelihoods):
+        raise ValueError(f"likelihoods: expected a Likelihoods, got {type(likelihoods).__name__}")
+    g = as_labels(groups, "groups")
+    if len(g) != len(likelihoods.persons):
+        raise ValueError(
+            f"groups: expected one label per person ({len(likelihoods.persons)}), got {len(g)}"
+        )
+    if spread is not None and not (np.isfinite(spread) and spread > 0):
+        raise ValueError(f"spread: expected a positive number or None, got {spread!r}")
+    if not (spread_prior[0] > 0 and spread_prior[1] > 0):
+        raise ValueError(f"spread_prior: expected two positive numbers, got {spread_prior!r}")
+    labels, code = np.unique(g, return_inverse=True)
+    used = np.asarray(likelihoods.n_items) > 0
+    return labels, code.astype(np.int64), np.asarray(likelihoods.loglik)[used], used
+
+
+class _Fit:
+    """Newton iterations on (mu, log sigma) of every group, vectorised over groups."""
+
+    def __init__(self, nodes, ll, code, n_groups, spread, spread_prior):
+        self.nodes, self.ll, self.code, self.G = nodes, ll, code, n_groups
+        self.free = spread is None
+        self.prior_t, self.prior_var = np.log(spread_prior[0]), spread_prior[1] ** 2
+        self.n = np.bincount(code, minlength=n_groups).astype(float)
+        self.mu = np.zeros(n_groups)
+        self.t = np.full(n_groups, self.prior_t if self.free else np.log(spread))
+        self.grad = self.hess = None
+
+    def pass_(self, mu, t, derivatives, rows):
+        """Objective per group over the persons ``rows`` (the other groups' entries are
+        meaningless); with ``derivatives`` also the gradient and Hessian."""
+        sig = np.exp(t)
+        obj = np.zeros(self.G)
+        acc = np.zeros((5, self.G))  # sums of E[u], Var u, E[u^2], Cov(u, u^2), Var u^2
+        for lo in range(0, len(rows), CHUNK):
+            r = rows[lo : lo + CHUNK]
+            c = self.code[r]
+            u = (self.nodes[None, :] - mu[c][:, None]) / sig[c][:, None]
+            z = self.ll[r] - 0.5 * u * u
+            m = z.max(axis=1, keepdims=True)
+            w = np.exp(z - m)
+            s = w.sum(axis=1, keepdims=True)
+            obj += np.bincount(c, np.log(s[:, 0]) + m[:, 0], self.G)
+            if derivatives:
+                w /= s
+                for k, v in enumerate(_moments(w, u)):
+                    acc[k] += np.bincount(c, v, self.G)
+        u0 = (self.nodes[None, :] - mu[:, None]) / sig[:, None]
+        z0 = -0.5 * u0 * u0
+        m0 = z0.max(axis=1, keepdims=True)
+        w0 = np.exp(z0 - m0)
+        s0 = w0.sum(axis=1, keepdims=True)
+        obj -= self.n * (np.log(s0[:, 0]) + m0[:, 0])
+        if self.free:
+            obj -= 0.5 * (t - self.prior_t) ** 2 / self.prior_var
+        if derivatives:
+            self.post_var_u = acc[1].copy()  # sum over persons of Var(u_p | y_p)
+            prior = np.array(_moments(w0 / s0, u0)) * self.n
+            self._derivatives(acc - prior, sig, t)
+        return obj
+
+    def _derivatives(self, d, sig, t):
+        # d: summed posterior minus prior moments; Louis's identity for the Hessian.
+        eu, varu, eu2, cov, varu2 = d
+        self.grad = np.stack([eu / sig, eu2])
+        self.eu2 = eu2
+        h_mm = varu / sig**2
+        h_mt = (cov - 2 * eu) / sig
+        h_tt = varu2 - 2 * eu2
+        if self.free:
+            self.grad[1] -= (t - self.prior_t) / self.prior_var
+            h_tt = h_tt - 1.0 / self.prior_var
+        self.hess = np.stack([h_mm, h_mt, h_tt])
+
+    def step(self):
+        g, (a, b, c) = self.grad, self.hess
+        if not self.free:
+            ok = a < 0
+            em_mu = np.exp(2 * self.t) * g[0] / np.maximum(self.n, 1.0)
+            d_mu = np.where(ok, -g[0] / np.where(ok, a, -1.0), em_mu)
+            return d_mu, np.zeros(self.G)
+        det = a * c - b * b
+        ok = (a < 0) & (det > 0)
+        safe = np.where(ok, det, 1.0)
+        # Where the Hessian is not negative definite, an EM step (Bock & Aitkin 1981): the
+        # mean of the posterior means, the log of the root mean posterior second moment.
+        n = np.maximum(self.n, 1.0)
+        sig = np.exp(self.t)
+        em_mu = sig**2 * g[0] / n
+        em_t = 0.5 * np.log(np.maximum(1.0 + self.eu2 / n, 1e-4))
+        d_mu = np.where(ok, -(c * g[0] - b * g[1]) / safe, em_mu)
+        d_t = np.where(ok, -(a * g[1] - b * g[0]) / safe, em_t)
+        return d_mu, d_t
+
+    def run(self, tol, max_iter):
+        rows = np.arange(len(self.code))
+        obj = self.pass_(self.mu, self.t, True, rows)
+        converged = np.zeros(self.G, dtype=bool)
+        for _ in range(max_iter):
+            d_mu, d_t = self.step()
+            # a mean at its bound moving outwards stays there; its spread alone moves on
+            out = ((self.mu >= MEAN_BOUNDS[1]) & (d_mu > 0)) | (
+                (self.mu <= MEAN_BOUNDS[0]) & (d_mu < 0)
+            )
+            c = self.hess[2]
+            d_mu[out] = 0.0
+            d_t[out] = np.where(
+                c[out] < 0, -self.grad[1][out] / np.where(c[out] < 0, c[out], -1.0), 0.0
+            )
+            # at most 1 in either parameter, shortened together so the direction stays
+            factor = 1.0 / np.maximum(1.0, np.maximum(np.abs(d_mu), np.abs(d_t)))
+            d_mu, d_t = d_mu * factor, d_t * factor
+            d_mu[converged], d_t[converged] = 0.0, 0.0
+            scale = np.ones(self.G)
+            for _ in range(12):  # halve the steps that do not increase the objective
+                mu = np.clip(self.mu + scale * d_mu, *MEAN_BOUNDS)
+                t = np.clip(self.t + scale * d_t, *LOG_SD_BOUNDS)
+                new = self.pass_(mu, t, False, rows)
+                worse = (new < obj - 1e-10 * (1.0 + np.abs(obj))) & ~converged
+                if not worse.any():
+                    break
+                scale[worse] *= 0.5
+            moved = np.maximum(np.abs(mu - self.mu), np.abs(t - self.t))
+            keep = ~worse & ~converged
+            self.mu[keep], self.t[keep] = mu[keep], t[keep]
+            converged |= (moved < tol) | worse
+            # Only the persons of groups still moving are passed over again; the last pass
+            # (derivatives at the estimates) covers every person.
+            rows = np.flatnonzero(~converged[self.code])
+            if converged.all():
+                break
+            new = self.pass_(self.mu, self.t, True, rows)
+            obj[~converged] = new[~converged]
+        self.pass_(self.mu, self.t, True, np.arange(len(self.code)))
+        return converged
+
+    def estimates(self):
+        a, b, c = -self.hess
+        sig = np.exp(self.t)
+        if not self.free:
+            se = 1.0 / np.sqrt(np.where(a > 0, a, np.nan))
+            sd_se = np.full(self.G, np.nan)
+        else:
+            det = np.where(a * c - b * b > 0, a * c - b * b, np.nan)
+            se, sd_se = np.sqrt(c / det), sig * np.sqrt(a / det)
+        n = np.maximum(self.n, 1.0)
+        share = self.post_var_u / n  # posterior over prior variance, on average
+        se_sample = np.sqrt(sig**2 * self.post_var_u / n**2 + share**2 * se**2)
+        return self.mu.copy(), se, se_sample, sig, sd_se
+
+
+def _moments(w, u):
+    """Per row: E[u], Var u, E[u^2], Cov(u, u^2), Var u^2 under the row weights ``w``."""
+    u2 = u * u
+    e1 = (w * u).sum(axis=1)
+    e2 = (w * u2).sum(axis=1)
+    e3 = (w * u2 * u).sum(axis=1)
+    e4 = (w * u2 * u2).sum(axis=1)
+    return e1, e2 - e1 * e1, e2, e3 - e1 * e2, e4 - e2 * e2
