@@ -1,9 +1,10 @@
 {{ config(meta={'dagster': {'ref': {'name': 'learner_skill_scores'}}}) }}
 -- depends_on: {{ ref('learner_skill_scores') }}
 -- A returned row is a figure shown (not suppressed) although it comes from a group below the
--- privacy thresholds: fewer than min_company_learners learners (reportable learners for
--- scores; enrolled or quiz learners for activity), or a peer group of fewer than
--- min_peer_companies companies that each have min_company_learners reportable learners in the
+-- privacy thresholds: fewer than min_company_learners learners (for company scores and gains
+-- the learners whose responses enter the group estimate, i.e. every scored learner; reportable
+-- learners for role scores; enrolled or quiz learners for activity), or a peer group of fewer
+-- than min_peer_companies companies that each have min_company_learners such learners in the
 -- skill. Groups are recounted from learner_skill_scores and the staging tables, not taken from
 -- the marts' own count columns.
 {%- set min_peer_companies = marts_privacy_threshold('min_peer_companies') -%}
@@ -33,23 +34,26 @@ company_learners as (
     select
         company_id,
         skill_id,
-        count(*) as n_reportable
+        count(*) as n_scored,
+        count(case when is_reportable then 1 end) as n_reportable
     from scores
-    where is_reportable
     group by
         company_id,
         skill_id
 ),
 
--- Companies with enough reportable learners in the skill, per peer group: the only ones that
--- count toward min_peer_companies (company benchmarks and learner percentiles alike).
+-- Companies with enough learners in the skill, per peer group: the only ones that count
+-- toward min_peer_companies (scored learners for company benchmarks, reportable learners for
+-- learner percentiles).
 group_companies as (
     select
         company_learners.skill_id,
         company_peer_groups.peer_group_type,
         company_peer_groups.peer_group_value,
+        count(case when company_learners.n_scored >= {{ min_company_learners }} then 1 end)
+            as n_benchmarkable_companies,
         count(case when company_learners.n_reportable >= {{ min_company_learners }} then 1 end)
-            as n_benchmarkable_companies
+            as n_percentile_companies
     from company_learners
     inner join company_peer_groups
         on company_learners.company_id = company_peer_groups.company_id
@@ -89,7 +93,7 @@ benchmark_violations as (
         and benchmarks.peer_group_value = group_companies.peer_group_value
     where not benchmarks.is_suppressed
         and (
-            coalesce(company_learners.n_reportable, 0) < {{ min_company_learners }}
+            coalesce(company_learners.n_scored, 0) < {{ min_company_learners }}
             or coalesce(group_companies.n_benchmarkable_companies, 0) < {{ min_peer_companies }}
         )
 ),
@@ -104,7 +108,7 @@ percentile_violations as (
         and percentiles.peer_group_type = group_companies.peer_group_type
         and percentiles.peer_group_value = group_companies.peer_group_value
     where (not percentiles.is_suppressed or percentiles.percentile is not null)
-        and coalesce(group_companies.n_benchmarkable_companies, 0) < {{ min_peer_companies }}
+        and coalesce(group_companies.n_percentile_companies, 0) < {{ min_peer_companies }}
 ),
 
 -- Reportable learners whose role has a target for the skill: the learners behind a company
@@ -140,7 +144,7 @@ gap_violations as (
         and gaps.job_role = role_learners.job_role
     where not gaps.is_suppressed
         and case
-            when gaps.job_role is null then coalesce(company_learners.n_reportable, 0)
+            when gaps.job_role is null then coalesce(company_learners.n_scored, 0)
             else coalesce(role_learners.n_reportable, 0)
         end < {{ min_company_learners }}
 ),

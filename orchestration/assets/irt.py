@@ -35,6 +35,10 @@ ASSIGNMENTS = dg.AssetKey(["irt", "item_skill_assignments"])
 ABILITIES = dg.AssetKey(["irt", "learner_abilities"])
 HISTORY = dg.AssetKey(["irt", "learner_ability_history"])
 PERIOD_START = dg.AssetKey(["irt", "learner_abilities_period_start"])
+GROUPS = dg.AssetKey(["irt", "group_abilities"])
+GAINS = dg.AssetKey(["irt", "company_gains"])
+# The company attributes that define the peer groups of irt.group_abilities.
+COMPANIES = dg.AssetKey(["staging", "stg_companies"])
 
 # Items flagged beyond this share of a skill's items fail the check: the skill's scale rests
 # on too few well-behaved items.
@@ -271,6 +275,20 @@ def calibration_checks(summary: CalibrationSummary):
             description="Each learner's ability as of each gain period's start, from the "
             "responses submitted by then, on the current item parameters.",
         ),
+        dg.AssetSpec(
+            GROUPS,
+            kinds=KINDS,
+            deps=[ITEM_PARAMETERS, ASSIGNMENTS, COMPANIES, *UPSTREAM],
+            description="Each company's and peer group's mean ability per skill, by marginal "
+            "maximum likelihood from all its learners' responses, items fixed.",
+        ),
+        dg.AssetSpec(
+            GAINS,
+            kinds=KINDS,
+            deps=[ITEM_PARAMETERS, ASSIGNMENTS, *UPSTREAM],
+            description="Each company's gain per skill and gain period: the group mean of its "
+            "learners active in the period at its start and now.",
+        ),
     ],
     check_specs=[
         dg.AssetCheckSpec(
@@ -326,6 +344,11 @@ def scoring_results(summary: ScoringSummary):
         asset_key=PERIOD_START,
         metadata={"period_end": str(summary.reference), "rows": summary.period_start_rows},
     )
+    groups = summary.groups
+    yield dg.MaterializeResult(
+        asset_key=GROUPS, metadata={"rows": groups.groups, "seconds": round(groups.seconds, 2)}
+    )
+    yield dg.MaterializeResult(asset_key=GAINS, metadata={"rows": groups.gains})
 
 
 def scoring_checks(summary: ScoringSummary, verified: ScoringCheck):

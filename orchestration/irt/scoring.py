@@ -18,6 +18,7 @@ import duckdb
 import numpy as np
 
 import irt_models
+from orchestration.irt.group_scoring import GroupScoringSummary, run_group_scoring
 from orchestration.irt.responses import (
     ASSIGNED_RESPONSES,
     LEARNERS_TO_SCORE,
@@ -102,6 +103,7 @@ class ScoringSummary:
     abilities: list[SkillAbilities] = field(default_factory=list)
     history_rows: int = 0
     period_start_rows: int = 0
+    groups: GroupScoringSummary = field(default_factory=GroupScoringSummary)
 
 
 def _abilities_overview(con: duckdb.DuckDBPyConnection, summary: ScoringSummary) -> None:
@@ -369,5 +371,7 @@ def run_scoring(
           and abilities.company_id is distinct from learners.company_id
         """
     )
+    # Company and peer group means from every learner's responses (irt.group_abilities).
+    summary.groups = run_group_scoring(con, skills, reference, settings.gain_periods, run_id, now)
     _abilities_overview(con, summary)
     return summary

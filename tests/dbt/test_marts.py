@@ -96,6 +96,14 @@ def fill_small_groups(path: Path) -> None:
             "values (?, ?, ?, ?, 0.3, 10, 10, ?, ?, 'run-1')",
             [(*row, scored_at, scored_at) for row in abilities],
         )
+        # The company scores the IRT scoring run would estimate from these learners.
+        con.execute(
+            "insert into irt.group_abilities (skill_id, group_type, group_value, theta, theta_se, "
+            "n_learners, as_of, scored_at, run_id) select skill_id, 'company', company_id, "
+            "avg(theta), 0.3 / sqrt(count(*)), count(*), ?, ?, 'run-1' "
+            "from irt.learner_abilities group by skill_id, company_id",
+            [scored_at, scored_at],
+        )
         con.execute(
             "insert into staging.stg_courses (course_id, title) values "
             "('k1', 'SQL basics'), ('k2', 'SQL joins')"

@@ -3,7 +3,9 @@
 
 with
 
-scores as (select * from {{ ref('learner_skill_scores') }}),
+-- Each company's mean ability per skill, estimated by the IRT scoring run from all its
+-- learners' responses with the items fixed (irt_models.score_groups; docs: company_score).
+group_abilities as (select * from {{ source('irt', 'group_abilities') }}),
 
 companies as (select * from {{ ref('stg_companies') }}),
 
@@ -11,26 +13,26 @@ company_peer_groups as (
     {{ marts_company_peer_groups('companies') }}
 ),
 
--- Every company with at least one scored learner in the skill gets rows, reportable or not.
-company_skills as (
-    select distinct
-        company_id,
-        skill_id
-    from scores
+-- Every company with at least one scored learner in the skill gets rows; n_learners counts
+-- the learners whose responses enter the estimate.
+company_scores as (
+    select
+        group_value as company_id,
+        skill_id,
+        n_learners,
+        theta,
+        theta_se,
+        -- The group estimate has no learner weights; kept so that the column stays.
+        cast(null as double) as max_weight_share
+    from group_abilities
+    where group_type = 'company'
 ),
 
-reportable_scores as (
+company_skills as (
     select
         company_id,
-        skill_id,
-        theta,
-        theta_se
-    from scores
-    where is_reportable
-),
-
-company_scores as (
-    {{ marts_trimmed_weighted_mean('reportable_scores', ['company_id', 'skill_id']) }}
+        skill_id
+    from company_scores
 ),
 
 -- Companies whose own score may be shown; only they form peer distributions.

@@ -34,7 +34,9 @@ learner_gains as (
         and scores.skill_id = start_estimates.skill_id
 ),
 
--- Company gains average the learners who answered at least one new item in the period.
+-- A company's gain is the difference of two group estimates (irt_models.score_groups) of the
+-- learners who answered an item in the period: from the responses submitted by the period
+-- start, and from all their responses (irt.company_gains, written by the scoring run).
 company_gains as (
     select
         company_id,
@@ -42,30 +44,12 @@ company_gains as (
         period_days,
         period_start,
         period_end,
-        count(case when n_items_end > n_items_start then 1 end) as n_learners,
-        avg(case when n_items_end > n_items_start then theta_start end) as theta_start,
-        avg(case when n_items_end > n_items_start then theta_end end) as theta_end,
-        avg(case when n_items_end > n_items_start then gain_theta end) as gain_theta,
-        sqrt(greatest(
-            sum(case when n_items_end > n_items_start then gain_se_theta * gain_se_theta end)
-                / nullif(
-                    count(case when n_items_end > n_items_start then 1 end)
-                    * count(case when n_items_end > n_items_start then 1 end),
-                    0
-                ),
-            coalesce(
-                var_samp(case when n_items_end > n_items_start then gain_theta end)
-                    / nullif(count(case when n_items_end > n_items_start then 1 end), 0),
-                0
-            )
-        )) as gain_se_theta
-    from learner_gains
-    group by
-        company_id,
-        skill_id,
-        period_days,
-        period_start,
-        period_end
+        n_learners,
+        theta_start,
+        theta_end,
+        gain_theta,
+        gain_se_theta
+    from {{ source('irt', 'company_gains') }}
 ),
 
 unioned as (

@@ -12,6 +12,10 @@ benchmarks as (select * from {{ ref('company_skill_benchmarks') }}),
 
 skills as (select * from {{ ref('stg_skills') }}),
 
+-- The company-wide score: the company's group estimate from all its learners' responses
+-- (irt_models.score_groups, as in company_skill_benchmarks).
+group_abilities as (select * from {{ source('irt', 'group_abilities') }}),
+
 learner_targets as (
     select
         scores.learner_id,
@@ -66,8 +70,36 @@ reportable_scoped as (
     where is_reportable
 ),
 
+-- A job role's score: the trimmed weighted mean of its reportable learners.
+reportable_role_scoped as (
+    select *
+    from reportable_scoped
+    where role_key <> '*'
+),
+
+role_scores as (
+    {{ marts_trimmed_weighted_mean('reportable_role_scoped', ['company_id', 'skill_id', 'role_key']) }}
+),
+
 scope_scores as (
-    {{ marts_trimmed_weighted_mean('reportable_scoped', ['company_id', 'skill_id', 'role_key']) }}
+    select
+        company_id,
+        skill_id,
+        role_key,
+        n_learners,
+        theta,
+        theta_se
+    from role_scores
+    union all
+    select
+        group_value as company_id,
+        skill_id,
+        '*' as role_key,
+        n_learners,
+        theta,
+        theta_se
+    from group_abilities
+    where group_type = 'company'
 ),
 
 -- The gap compares the targets with the current score of the same learners: those of the

@@ -1,0 +1,252 @@
+"""Group abilities: each company's and peer group's mean ability per skill, and company gains.
+
+A group's score is the marginal maximum likelihood latent mean of all its learners' response
+patterns with the skill's scoring items fixed (``irt_models.score_groups``): every learner with
+a response on a scoring item counts, however few items they answered, at the weight their
+responses carry. Groups are the company and the peer groups of the marts (all, industry,
+country, company size band, as ``marts_company_peer_groups`` defines them); a learner belongs
+to the company ``irt.learner_abilities`` holds for them. Company gains over each gain period
+compare the group mean of the same learners (those with a response in the period) from the
+responses submitted by the period start with the one from all their responses.
+
+Every run computes the tables from all responses of every skill after the learners are scored
+(one likelihood pass per skill and period start), so they always equal a rebuild.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+import irt_models
+from orchestration.irt.responses import ASSIGNED_RESPONSES, SkillResponses, fetch_responses
+from orchestration.irt.tables import stored_calibration
+
+# Peer group types as the marts name them, with the company attribute that defines each.
+PEER_GROUP_TYPES = {
+    "all": "'all'",
+    "industry": "coalesce(companies.industry, 'unknown')",
+    "country": "coalesce(companies.country, 'unknown')",
+    "company_size": "coalesce(companies.size_band, 'unknown')",
+}
+
+# Each scored learner of $skill with their company and its peer groups (is_staged false when
+# the company is not among the staged companies: such learners count for their company only,
+# as the marts' peer groups hold only staged companies).
+LEARNER_GROUPS_SQL = f"""
+    select abilities.learner_id, abilities.company_id,
+        {", ".join(f"{sql} as {name}" for name, sql in PEER_GROUP_TYPES.items())},
+        companies.company_id is not null as is_staged
+    from irt.learner_abilities as abilities
+    left join {{companies}} as companies
+        on companies.company_id = abilities.company_id
+    where abilities.skill_id = $skill and abilities.company_id is not null
+    order by abilities.learner_id
+"""
+COMPANIES = "staging.stg_companies"
+# Stands in for the staged companies where there are none (a warehouse of IRT inputs only).
+NO_COMPANIES = (
+    "(select null::varchar as company_id, null::varchar as industry, "
+    "null::varchar as country, null::varchar as size_band where false)"
+)
+
+
+def learner_groups_sql(con: duckdb.DuckDBPyConnection) -> str:
+    """LEARNER_GROUPS_SQL on the staged companies, or on none when the table is missing."""
+    found = con.execute(
+        "select count(*) from information_schema.tables "
+        "where table_schema = 'staging' and table_name = 'stg_companies'"
+    ).fetchone()[0]
+    return LEARNER_GROUPS_SQL.format(companies=COMPANIES if found else NO_COMPANIES)
+
+
+@dataclass(frozen=True)
+class GroupScoringSummary:
+    groups: int = 0
+    gains: int = 0
+    seconds: float = 0.0
+
+
+def take(lik: irt_models.Likelihoods, rows: np.ndarray) -> irt_models.Likelihoods:
+    """The likelihoods of the persons at positions ``rows``."""
+    return irt_models.Likelihoods(lik.persons[rows], lik.nodes, lik.loglik[rows], lik.n_items[rows])
+
+
+def skill_likelihoods(cal, data: SkillResponses, learners: np.ndarray, as_of=None):
+    """Likelihoods of ``learners`` (sorted) from their responses (submitted by ``as_of``);
+    a learner without a response gets a flat one (no items)."""
+    keep = np.isin(data.learners, learners)
+    if as_of is not None:
+        keep &= data.submitted_at <= np.datetime64(as_of)
+    lik = irt_models.likelihoods(cal, data.learners[keep], data.items[keep], data.responses[keep])
+    full = np.zeros((len(learners), len(lik.nodes)))
+    n_items = np.zeros(len(learners), dtype=np.int64)
+    pos = np.searchsorted(learners, lik.persons)
+    full[pos], n_items[pos] = lik.loglik, lik.n_items
+    return irt_models.Likelihoods(learners, lik.nodes, full, n_items)
+
+
+def group_rows(skill_id: str, lik: irt_models.Likelihoods, groups: dict) -> list[tuple]:
+    """(skill, group type, group value, theta, se, sample se, sd, n learners) per non-empty
+    group."""
+    rows = []
+    for group_type, labels in groups.items():
+        member = np.array([label is not None for label in labels], dtype=bool)
+        if not member.any():
+            continue
+        got = irt_models.score_groups(take(lik, np.flatnonzero(member)), labels[member])
+        for k in np.flatnonzero(got.n_persons > 0):
+            rows.append(
+                (
+                    skill_id,
+                    group_type,
+                    str(got.groups[k]),
+                    float(got.mean[k]),
+                    _num(got.se[k]),
+                    _num(got.se_sample[k]),
+                    _num(got.sd[k]),
+                    int(got.n_persons[k]),
+                )
+            )
+    return rows
+
+
+def gain_rows(skill_id, cal, data, lik_end, company, reference, days) -> list[tuple]:
+    """Company gains over the last ``days`` days: (skill, company, days, start, end, n,
+    theta_start, se_start, theta_end, se_end, gain, gain_se)."""
+    start = reference - timedelta(days=days)
+    lik_start = skill_likelihoods(cal, data, lik_end.persons, as_of=start)
+    moved = np.flatnonzero(lik_end.n_items > lik_start.n_items)
+    if len(moved) == 0:
+        return []
+    end = irt_models.score_groups(take(lik_end, moved), company[moved])
+    begin = irt_models.score_groups(take(lik_start, moved), company[moved])
+    rows = []
+    for k, company_id in enumerate(end.groups):
+        theta_start = begin.mean[k] if begin.n_persons[k] else np.nan
+        se_start = begin.se[k] if begin.n_persons[k] else np.nan
+        # Both means share the responses before the start, so their errors correlate
+        # positively; adding the variances overstates the SE of the difference (conservative).
+        gain_se = np.hypot(end.se[k], se_start)
+        rows.append(
+            (
+                skill_id,
+                str(company_id),
+                days,
+                start,
+                reference,
+                int(end.n_persons[k]),
+                _num(theta_start),
+                _num(se_start),
+                _num(end.mean[k]),
+                _num(end.se[k]),
+                _num(end.mean[k] - theta_start),
+                _num(gain_se),
+            )
+        )
+    return rows
+
+
+GROUP_COLUMNS = (
+    "skill_id",
+    "group_type",
+    "group_value",
+    "theta",
+    "theta_se",
+    "sample_se",
+    "sd",
+    "n_learners",
+    "as_of",
+    "scored_at",
+    "run_id",
+)
+GAIN_COLUMNS = (
+    "skill_id",
+    "company_id",
+    "period_days",
+    "period_start",
+    "period_end",
+    "n_learners",
+    "theta_start",
+    "theta_start_se",
+    "theta_end",
+    "theta_end_se",
+    "gain_theta",
+    "gain_se_theta",
+    "scored_at",
+    "run_id",
+)
+
+
+def replace_rows(con: duckdb.DuckDBPyConnection, table: str, columns, rows: list[tuple]):
+    """Replace every row of irt.``table`` with ``rows`` (tuples in ``columns`` order)."""
+    con.execute(f"delete from irt.{table}")
+    if not rows:
+        return
+    frame = pa.table({c: list(v) for c, v in zip(columns, zip(*rows, strict=True), strict=True)})
+    con.register("new_rows", frame)
+    names = ", ".join(columns)
+    con.execute(f"insert into irt.{table} ({names}) select {names} from new_rows")
+    con.unregister("new_rows")
+
+
+def _num(x) -> float | None:
+    return float(x) if np.isfinite(x) else None
+
+
+def score_skill_groups(con, skill_id: str, reference: datetime, periods) -> tuple[list, list]:
+    """The group and gain rows of one skill."""
+    cal = stored_calibration(con, skill_id, scoring_only=True)
+    members = con.execute(learner_groups_sql(con), {"skill": skill_id}).fetchnumpy()
+    learners = np.asarray(members["learner_id"]).astype(str)
+    if cal is None or len(learners) == 0:
+        return [], []
+    data = fetch_responses(
+        con,
+        "select learner_id, item_id, response, n_categories, submitted_at "
+        f"from ({ASSIGNED_RESPONSES}) where skill_id = $skill",
+        {"skill": skill_id},
+    )
+    lik = skill_likelihoods(cal, data, learners)
+    staged = np.asarray(members["is_staged"], dtype=bool)
+    company = np.asarray(members["company_id"]).astype(str)
+    groups = {"company": company.astype(object)}
+    for name in PEER_GROUP_TYPES:
+        groups[name] = np.where(staged, np.asarray(members[name]).astype(str), None)
+    gains = []
+    for days in periods:
+        gains += gain_rows(skill_id, cal, data, lik, company, reference, days)
+    return group_rows(skill_id, lik, groups), gains
+
+
+def run_group_scoring(
+    con: duckdb.DuckDBPyConnection,
+    skills: list[str],
+    reference: datetime | None,
+    periods: tuple[int, ...],
+    run_id: str,
+    now: datetime,
+) -> GroupScoringSummary:
+    """Rewrite irt.group_abilities and irt.company_gains for every skill."""
+    started = time.perf_counter()
+    groups, gains = [], []
+    for skill_id in skills if reference is not None else []:
+        g, c = score_skill_groups(con, skill_id, reference, periods)
+        groups += g
+        gains += c
+    con.execute("begin transaction")
+    try:
+        replace_rows(
+            con, "group_abilities", GROUP_COLUMNS, [(*r, reference, now, run_id) for r in groups]
+        )
+        replace_rows(con, "company_gains", GAIN_COLUMNS, [(*r, now, run_id) for r in gains])
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return GroupScoringSummary(len(groups), len(gains), time.perf_counter() - started)
