@@ -128,6 +128,9 @@ def start_refresh(wait: bool, serving: Path | None = None, out: IO[str] = sys.st
 
     When another refresh runs, exits with :data:`EXIT_BUSY` naming it, or waits for it with
     ``wait`` (Ctrl-C or SIGTERM stop the waiting at once)."""
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_IGN:
+        # inherited from a parent that ignores it: a refresh must still stop when told to
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
     lines: list[str] = []
     shown = None
     try:

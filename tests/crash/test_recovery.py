@@ -211,7 +211,14 @@ def start_make_run(home: Path, tmp_path: Path, *args: str) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # a signal this test process ignores (after other tests) would stay ignored in the child
+        preexec_fn=default_signals,
     )
+
+
+def default_signals() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.fixture
