@@ -200,19 +200,19 @@ def report(workdir: Path) -> None:
     con.close()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def run_report(description: str, workdir: Path, report) -> None:
+    """The command line of an accuracy benchmark: refresh a sample at ``--size`` in
+    ``--workdir`` (or ``--reuse`` one refreshed before), then ``report(directory)``."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--size", choices=sorted(SIZES), default="S")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/skillgap-accuracy"))
+    parser.add_argument("--workdir", type=Path, default=workdir)
     parser.add_argument("--reuse", type=Path, help="report on an already refreshed directory")
     args = parser.parse_args()
-    if args.reuse:
-        report(args.reuse)
-        return
-    refresh(args.workdir, args.size, args.seed)
-    report(args.workdir)
+    if not args.reuse:
+        refresh(args.workdir, args.size, args.seed)
+    report(args.reuse or args.workdir)
 
 
 if __name__ == "__main__":
-    main()
+    run_report(__doc__.splitlines()[0], Path("/tmp/skillgap-accuracy"), report)

@@ -22,7 +22,6 @@ figures, asserts nothing. Usage:
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import sys
 import tempfile
@@ -36,7 +35,7 @@ from scipy.stats import spearmanr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.accuracy import SIZES, refresh  # noqa: E402
+from benchmarks.accuracy import run_report  # noqa: E402
 from orchestration.irt.group_scoring import run_group_scoring  # noqa: E402
 from orchestration.irt.responses import data_reference_time, skills_with_responses  # noqa: E402
 from orchestration.irt.settings import IrtSettings  # noqa: E402
@@ -206,19 +205,5 @@ def report(workdir: Path) -> None:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--size", choices=sorted(SIZES), default="S")
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/skillgap-companies"))
-    parser.add_argument("--reuse", type=Path, help="report on an already refreshed directory")
-    args = parser.parse_args()
-    if args.reuse:
-        report(args.reuse)
-        return
-    refresh(args.workdir, args.size, args.seed)
-    report(args.workdir)
-
-
 if __name__ == "__main__":
-    main()
+    run_report(__doc__.split("\n")[0], Path("/tmp/skillgap-companies"), report)

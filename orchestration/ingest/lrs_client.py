@@ -177,9 +177,10 @@ def first_unread_id(
     pull yet) any statement is new. ``since`` is asked without the overlap: the overlap is
     for the pull, which drops what it already holds; here it would always find something."""
     config = dataclasses.replace(config, overlap_seconds=0.0, retries=1, timeout_seconds=10.0)
-    url = first_page_url(config, paging or "search_after", watermark, last_id, limit=1)
     if paging is None:
         url = f"{config.endpoint}?limit=1"
+    else:
+        url = first_page_url(config, paging, watermark, last_id, limit=1)
     body = json.loads((client or LrsClient(config)).get(url))
     statements = body.get("statements") if isinstance(body, dict) else None
     if not statements:

@@ -21,11 +21,10 @@ from datetime import datetime, timedelta
 
 import duckdb
 import numpy as np
-import pyarrow as pa
 
 import irt_models
 from orchestration.irt.responses import ASSIGNED_RESPONSES, SkillResponses, fetch_responses
-from orchestration.irt.tables import stored_calibration
+from orchestration.irt.tables import finite_or_none, insert_columns, stored_calibration
 
 # Peer group types as the marts name them, with the company attribute that defines each.
 PEER_GROUP_TYPES = {
@@ -107,9 +106,9 @@ def group_rows(skill_id: str, lik: irt_models.Likelihoods, groups: dict) -> list
                     group_type,
                     str(got.groups[k]),
                     float(got.mean[k]),
-                    _num(got.se[k]),
-                    _num(got.se_sample[k]),
-                    _num(got.sd[k]),
+                    finite_or_none(got.se[k]),
+                    finite_or_none(got.se_sample[k]),
+                    finite_or_none(got.sd[k]),
                     int(got.n_persons[k]),
                 )
             )
@@ -141,12 +140,12 @@ def gain_rows(skill_id, cal, data, lik_end, company, reference, days) -> list[tu
                 start,
                 reference,
                 int(end.n_persons[k]),
-                _num(theta_start),
-                _num(se_start),
-                _num(end.mean[k]),
-                _num(end.se[k]),
-                _num(end.mean[k] - theta_start),
-                _num(gain_se),
+                finite_or_none(theta_start),
+                finite_or_none(se_start),
+                finite_or_none(end.mean[k]),
+                finite_or_none(end.se[k]),
+                finite_or_none(end.mean[k] - theta_start),
+                finite_or_none(gain_se),
             )
         )
     return rows
@@ -186,23 +185,19 @@ GAIN_COLUMNS = (
 def replace_rows(con: duckdb.DuckDBPyConnection, table: str, columns, rows: list[tuple]):
     """Replace every row of irt.``table`` with ``rows`` (tuples in ``columns`` order)."""
     con.execute(f"delete from irt.{table}")
-    if not rows:
-        return
-    frame = pa.table({c: list(v) for c, v in zip(columns, zip(*rows, strict=True), strict=True)})
-    con.register("new_rows", frame)
-    names = ", ".join(columns)
-    con.execute(f"insert into irt.{table} ({names}) select {names} from new_rows")
-    con.unregister("new_rows")
+    if rows:
+        values = zip(*rows, strict=True)
+        insert_columns(
+            con, table, {c: np.array(v, dtype=object) for c, v in zip(columns, values, strict=True)}
+        )
 
 
-def _num(x) -> float | None:
-    return float(x) if np.isfinite(x) else None
-
-
-def score_skill_groups(con, skill_id: str, reference: datetime, periods) -> tuple[list, list]:
-    """The group and gain rows of one skill."""
+def score_skill_groups(
+    con, skill_id: str, reference: datetime, periods, members_sql: str
+) -> tuple[list, list]:
+    """The group and gain rows of one skill (``members_sql``: :func:`learner_groups_sql`)."""
     cal = stored_calibration(con, skill_id, scoring_only=True)
-    members = con.execute(learner_groups_sql(con), {"skill": skill_id}).fetchnumpy()
+    members = con.execute(members_sql, {"skill": skill_id}).fetchnumpy()
     learners = np.asarray(members["learner_id"]).astype(str)
     if cal is None or len(learners) == 0:
         return [], []
@@ -235,8 +230,9 @@ def run_group_scoring(
     """Rewrite irt.group_abilities and irt.company_gains for every skill."""
     started = time.perf_counter()
     groups, gains = [], []
+    members_sql = learner_groups_sql(con)
     for skill_id in skills if reference is not None else []:
-        g, c = score_skill_groups(con, skill_id, reference, periods)
+        g, c = score_skill_groups(con, skill_id, reference, periods, members_sql)
         groups += g
         gains += c
     con.execute("begin transaction")

@@ -188,7 +188,8 @@ def stored_items(con: duckdb.DuckDBPyConnection, skill_id: str) -> set[str]:
     }
 
 
-def _finite(value: float) -> float | None:
+def finite_or_none(value: float) -> float | None:
+    """A number as stored: NULL for NaN and infinities."""
     return float(value) if np.isfinite(value) else None
 
 
@@ -217,8 +218,8 @@ def parameter_rows(
             if fixed
             else {
                 "categories": [int(c) for c in cal.categories[i, :k]],
-                "slope_se": _finite(cal.slope_se[i]),
-                "difficulty_se": _finite(cal.difficulty_se[i]),
+                "slope_se": finite_or_none(cal.slope_se[i]),
+                "difficulty_se": finite_or_none(cal.difficulty_se[i]),
                 "flag": cal.flag[i],
                 "calibrated_at": now,
             }
@@ -228,15 +229,15 @@ def parameter_rows(
                 "skill_id": skill_id,
                 "item_id": item,
                 "model": str(cal.model[i]),
-                "slope": _finite(cal.slope[i]),
-                "difficulty": _finite(cal.difficulty[i]),
+                "slope": finite_or_none(cal.slope[i]),
+                "difficulty": finite_or_none(cal.difficulty[i]),
                 "thresholds": (
                     [float(b) for b in cal.thresholds[i, : k - 1]] if fitted and graded else None
                 ),
                 "n_responses": int(cal.n_responses[i]),
                 "n_categories": k,
-                "infit": _finite(cal.infit[i]),
-                "outfit": _finite(cal.outfit[i]),
+                "infit": finite_or_none(cal.infit[i]),
+                "outfit": finite_or_none(cal.outfit[i]),
                 **(sx2.of(item) if sx2 is not None else NO_SX2),
                 "anchored": fixed,
                 "run_id": run_id,

@@ -23,8 +23,8 @@ voided in refresh 2. After every refresh:
 
 from __future__ import annotations
 
+import contextlib
 import csv
-import os
 import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -49,6 +49,7 @@ from tests.end_to_end.xapi_lines import (
     statement_ref,
     write_jsonl,
 )
+from tests.environment import refresh_environment
 
 pytestmark = pytest.mark.slow
 
@@ -200,15 +201,8 @@ def voiding_state(warehouse: Path, names: dict[str, str], pairs: dict[str, tuple
 @pytest.fixture(scope="module")
 def history(tmp_path_factory, run_refresh):
     root = tmp_path_factory.mktemp("history")
-    saved = dict(os.environ)
-    os.environ.update(
-        {
-            "SKILLGAP_LANDING_DIR": str(root / "landing"),
-            "SKILLGAP_WAREHOUSE": str(root / "warehouse.duckdb"),
-            "SKILLGAP_SERVING": str(root / "serving.duckdb"),
-            "DAGSTER_HOME": str(root / "dagster_home"),
-        }
-    )
+    environment = contextlib.ExitStack()
+    environment.enter_context(refresh_environment(root))
     monkeypatch = pytest.MonkeyPatch()
     real_hash = ingest_loader.content_hash
 
@@ -414,8 +408,7 @@ def history(tmp_path_factory, run_refresh):
         yield steps
     finally:
         monkeypatch.undo()
-        os.environ.clear()
-        os.environ.update(saved)
+        environment.close()
 
 
 def settings_now(warehouse: Path):
