@@ -40,6 +40,11 @@ LOG_SD_BOUNDS = (np.log(0.05), np.log(5.0))
 # Bounds on the mean: a group whose every answer is right (or wrong) has no finite maximum;
 # its mean stops here, well inside the quadrature grid, with a large SE.
 MEAN_BOUNDS = (-4.0, 4.0)
+# A person's posterior normaliser below this in linear space (likelihood and group prior barely
+# overlap on the nodes) is recomputed in log space, where nothing underflows.
+LINEAR_FLOOR = 1e-200
+# Newton steps shorter than this (in mu and log sigma) are taken without a line search.
+SHORT_STEP = 1e-3
 # Persons per chunk in the group passes (n_persons x Q arrays of doubles, about 10 MB each).
 CHUNK = 20_000
 
@@ -210,6 +215,12 @@ class _Fit:
         self.free = spread is None
         self.prior_t, self.prior_var = np.log(spread_prior[0]), spread_prior[1] ** 2
         self.n = np.bincount(code, minlength=n_groups).astype(float)
+        # Each person's likelihood in linear space, scaled so that its largest node is 1, and
+        # the nodes' powers: a pass is then a product with the groups' prior weights and one
+        # matrix product for the posterior moments, with no exp per person and node.
+        self.ll_max = ll.max(axis=1) if ll.shape[1] else np.zeros(len(ll))
+        self.lik = np.exp(ll - self.ll_max[:, None])
+        self.powers = np.stack([nodes**k for k in (1, 2, 3, 4)], axis=1)
         self.mu = np.zeros(n_groups)
         self.t = np.full(n_groups, self.prior_t if self.free else np.log(spread))
         self.grad = self.hess = None
@@ -218,27 +229,28 @@ class _Fit:
         """Objective per group over the persons ``rows`` (the other groups' entries are
         meaningless); with ``derivatives`` also the gradient and Hessian."""
         sig = np.exp(t)
+        u0 = (self.nodes[None, :] - mu[:, None]) / sig[:, None]
+        z0 = -0.5 * u0 * u0
+        m0 = z0.max(axis=1)
+        w0 = np.exp(z0 - m0[:, None])
+        s0 = w0.sum(axis=1, keepdims=True)
         obj = np.zeros(self.G)
         acc = np.zeros((5, self.G))  # sums of E[u], Var u, E[u^2], Cov(u, u^2), Var u^2
         for lo in range(0, len(rows), CHUNK):
             r = rows[lo : lo + CHUNK]
             c = self.code[r]
-            u = (self.nodes[None, :] - mu[c][:, None]) / sig[c][:, None]
-            z = self.ll[r] - 0.5 * u * u
-            m = z.max(axis=1, keepdims=True)
-            w = np.exp(z - m)
-            s = w.sum(axis=1, keepdims=True)
-            obj += np.bincount(c, np.log(s[:, 0]) + m[:, 0], self.G)
+            joint = self.lik[r] * w0[c]
+            s = joint.sum(axis=1)
+            linear = s > LINEAR_FLOOR
+            if not linear.all():
+                self._log_space(r[~linear], mu, sig, derivatives, obj, acc)
+                r, c, joint, s = r[linear], c[linear], joint[linear], s[linear]
+            obj += np.bincount(c, np.log(s) + self.ll_max[r] + m0[c], self.G)
             if derivatives:
-                w /= s
-                for k, v in enumerate(_moments(w, u)):
+                raw = (joint @ self.powers) / s[:, None]
+                for k, v in enumerate(_moments_from_raw(raw, mu[c], sig[c])):
                     acc[k] += np.bincount(c, v, self.G)
-        u0 = (self.nodes[None, :] - mu[:, None]) / sig[:, None]
-        z0 = -0.5 * u0 * u0
-        m0 = z0.max(axis=1, keepdims=True)
-        w0 = np.exp(z0 - m0)
-        s0 = w0.sum(axis=1, keepdims=True)
-        obj -= self.n * (np.log(s0[:, 0]) + m0[:, 0])
+        obj -= self.n * (np.log(s0[:, 0]) + m0)
         if self.free:
             obj -= 0.5 * (t - self.prior_t) ** 2 / self.prior_var
         if derivatives:
@@ -246,6 +258,21 @@ class _Fit:
             prior = np.array(_moments(w0 / s0, u0)) * self.n
             self._derivatives(acc - prior, sig, t)
         return obj
+
+    def _log_space(self, r, mu, sig, derivatives, obj, acc):
+        """The persons ``r`` whose likelihood and group prior barely overlap on the nodes
+        (their linear-space sum would underflow), passed in log space; adds to obj, acc."""
+        c = self.code[r]
+        u = (self.nodes[None, :] - mu[c][:, None]) / sig[c][:, None]
+        z = self.ll[r] - 0.5 * u * u
+        m = z.max(axis=1, keepdims=True)
+        w = np.exp(z - m)
+        s = w.sum(axis=1, keepdims=True)
+        obj += np.bincount(c, np.log(s[:, 0]) + m[:, 0], self.G)
+        if derivatives:
+            w /= s
+            for k, v in enumerate(_moments(w, u)):
+                acc[k] += np.bincount(c, v, self.G)
 
     def _derivatives(self, d, sig, t):
         # d: summed posterior minus prior moments; Louis's identity for the Hessian.
@@ -300,14 +327,21 @@ class _Fit:
             d_mu, d_t = d_mu * factor, d_t * factor
             d_mu[converged], d_t[converged] = 0.0, 0.0
             scale = np.ones(self.G)
+            # A Newton step this short, taken where the Hessian is negative definite, is in the
+            # quadratic zone: it is taken without evaluating the objective (a pass saved).
+            check = (np.maximum(np.abs(d_mu), np.abs(d_t)) >= SHORT_STEP) & ~converged
+            worse = np.zeros(self.G, dtype=bool)
             for _ in range(12):  # halve the steps that do not increase the objective
                 mu = np.clip(self.mu + scale * d_mu, *MEAN_BOUNDS)
                 t = np.clip(self.t + scale * d_t, *LOG_SD_BOUNDS)
-                new = self.pass_(mu, t, False, rows)
-                worse = (new < obj - 1e-10 * (1.0 + np.abs(obj))) & ~converged
+                if not check.any():
+                    break
+                new = self.pass_(mu, t, False, np.flatnonzero(check[self.code]))
+                worse = (new < obj - 1e-10 * (1.0 + np.abs(obj))) & check
                 if not worse.any():
                     break
                 scale[worse] *= 0.5
+                check = worse
             moved = np.maximum(np.abs(mu - self.mu), np.abs(t - self.t))
             keep = ~worse & ~converged
             self.mu[keep], self.t[keep] = mu[keep], t[keep]
@@ -335,6 +369,18 @@ class _Fit:
         share = self.post_var_u / n  # posterior over prior variance, on average
         se_sample = np.sqrt(sig**2 * self.post_var_u / n**2 + share**2 * se**2)
         return self.mu.copy(), se, se_sample, sig, sd_se
+
+
+def _moments_from_raw(raw, mu, sig):
+    """Per row: E[u], Var u, E[u^2], Cov(u, u^2), Var u^2 of u = (theta - mu) / sig from the
+    raw moments E[theta^k], k = 1..4 (columns of ``raw``), by the binomial expansion."""
+    m1, m2, m3, m4 = raw.T
+    mu2 = mu * mu
+    e1 = (m1 - mu) / sig
+    e2 = (m2 - 2 * mu * m1 + mu2) / sig**2
+    e3 = (m3 - 3 * mu * m2 + 3 * mu2 * m1 - mu2 * mu) / sig**3
+    e4 = (m4 - 4 * mu * m3 + 6 * mu2 * m2 - 4 * mu2 * mu * m1 + mu2 * mu2) / sig**4
+    return e1, e2 - e1 * e1, e2, e3 - e1 * e2, e4 - e2 * e2
 
 
 def _moments(w, u):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
 
 from orchestration.assets.dbt import dbt_marts, dbt_staging
 from orchestration.assets.ingest import ingest_landing_files, pull_lrs_statements
@@ -16,8 +15,8 @@ from orchestration.assets.publish import (
     serving_marts,
 )
 from orchestration.dbt_project import DBT_EXECUTABLE, DBT_PROJECT
-from orchestration.jobs import daily_refresh, daily_refresh_schedule
-from orchestration.resources import Landing, LearningRecordStore, Serving, Warehouse
+from orchestration.jobs import daily_refresh, daily_refresh_schedule, weekly_full_checks
+from orchestration.resources import DbtCli, Landing, LearningRecordStore, Serving, Warehouse
 from orchestration.sensors import new_landing_files_sensor
 
 # `dagster dev` parses the dbt project on load with a plain `dbt` from PATH (dagster-dbt's
@@ -37,13 +36,13 @@ defs = dg.Definitions(
     ],
     asset_checks=[*serving_freshness_checks],
     jobs=[daily_refresh],
-    schedules=[daily_refresh_schedule],
+    schedules=[daily_refresh_schedule, weekly_full_checks],
     sensors=[new_landing_files_sensor, freshness_sensor],
     resources={
         "warehouse": Warehouse(),
         "landing": Landing(),
         "serving": Serving(),
         "lrs": LearningRecordStore(),
-        "dbt": DbtCliResource(project_dir=DBT_PROJECT, dbt_executable=str(DBT_EXECUTABLE)),
+        "dbt": DbtCli(project_dir=DBT_PROJECT, dbt_executable=str(DBT_EXECUTABLE)),
     },
 )

@@ -42,3 +42,24 @@ def clear_before_request(context, by: str) -> None:
 def daily_refresh_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     clear_before_request(context, " by the daily schedule")
     return dg.RunRequest(tags=REFRESH_TAG)
+
+
+# The dbt data tests of a daily run read the rows it decided; once a week every test reads its
+# whole table (DbtBuildConfig.data_tests), on a Sunday before the daily run would start.
+FULL_CHECKS_CONFIG = {
+    "ops": {op: {"config": {"data_tests": "all"}} for op in ("dbt_staging", "dbt_marts")}
+}
+
+
+@dg.schedule(
+    name="weekly_full_checks",
+    job=daily_refresh,
+    cron_schedule="0 4 * * 0",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Every Sunday at 04:00 UTC: the daily refresh with every dbt data test on "
+    "whole tables (a daily run tests the rows it decided).",
+)
+def weekly_full_checks(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    clear_before_request(context, " by the weekly full checks")
+    return dg.RunRequest(tags=REFRESH_TAG, run_config=FULL_CHECKS_CONFIG)

@@ -7,6 +7,8 @@ after it, and dagster-dbt reports them as asset checks. ``@dbt_assets`` takes no
 dagster-dbt gives every dbt asset the kinds dbt and the adapter's type (duckdb).
 """
 
+import json
+
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 
@@ -28,15 +30,28 @@ class DbtBuildConfig(dg.Config):
     # rebuilds them from the raw tables, e.g. after changing a cleaning rule or the var
     # scored_attempt, which only apply to rows decided after the change otherwise.
     full_refresh: bool = False
+    # Rows the data tests of the incremental attempt chain read (macro
+    # default__get_where_subquery): "run", those this run decided (a day's tests cost what the
+    # day brought), or "all", the whole tables (the weekly schedule weekly_full_checks).
+    data_tests: str = "run"
+
+
+DATA_TEST_SCOPES = ("run", "all")
 
 
 def build_args(config: DbtBuildConfig) -> list[str]:
     """dbt's arguments; on the spark engine, first the Thrift server dbt connects to."""
+    if config.data_tests not in DATA_TEST_SCOPES:
+        raise dg.Failure(
+            f"dbt config data_tests: expected one of {', '.join(DATA_TEST_SCOPES)}, "
+            f"got {config.data_tests!r}"
+        )
     if load_settings().engine == "spark":
         from orchestration.spark.session import get_spark
 
         get_spark()
-    return BUILD_ARGS + (["--full-refresh"] if config.full_refresh else [])
+    scope = ["--vars", json.dumps({"data_tests_scope": config.data_tests})]
+    return BUILD_ARGS + scope + (["--full-refresh"] if config.full_refresh else [])
 
 
 @dbt_assets(

@@ -23,7 +23,7 @@ import duckdb
 import numpy as np
 
 import irt_models
-from orchestration.irt.responses import ASSIGNED_RESPONSES, SkillResponses, fetch_responses
+from orchestration.irt.responses import ASSIGNED_RESPONSES, SkillResponses
 from orchestration.irt.tables import finite_or_none, insert_columns, stored_calibration
 
 # Peer group types as the marts name them, with the company attribute that defines each.
@@ -77,8 +77,8 @@ def take(lik: irt_models.Likelihoods, rows: np.ndarray) -> irt_models.Likelihood
 
 
 def skill_likelihoods(cal, data: SkillResponses, learners: np.ndarray, as_of=None):
-    """Likelihoods of ``learners`` (sorted) from their responses (submitted by ``as_of``);
-    a learner without a response gets a flat one (no items)."""
+    """Likelihoods of ``learners`` (sorted codes) from their responses (submitted by
+    ``as_of``); a learner without a response gets a flat one (no items)."""
     keep = np.isin(data.learners, learners)
     if as_of is not None:
         keep &= data.submitted_at <= np.datetime64(as_of)
@@ -90,6 +90,14 @@ def skill_likelihoods(cal, data: SkillResponses, learners: np.ndarray, as_of=Non
     return irt_models.Likelihoods(learners, lik.nodes, full, n_items)
 
 
+def scored_groups(lik: irt_models.Likelihoods, labels: np.ndarray) -> irt_models.GroupScores:
+    """score_groups with the groups given as integer codes (sorting codes is far cheaper than
+    sorting the labels' strings), their labels put back."""
+    distinct, code = np.unique(labels, return_inverse=True)
+    got = irt_models.score_groups(lik, code)
+    return got._replace(groups=distinct[got.groups])
+
+
 def group_rows(skill_id: str, lik: irt_models.Likelihoods, groups: dict) -> list[tuple]:
     """(skill, group type, group value, theta, se, sample se, sd, n learners) per non-empty
     group."""
@@ -98,7 +106,7 @@ def group_rows(skill_id: str, lik: irt_models.Likelihoods, groups: dict) -> list
         member = np.array([label is not None for label in labels], dtype=bool)
         if not member.any():
             continue
-        got = irt_models.score_groups(take(lik, np.flatnonzero(member)), labels[member])
+        got = scored_groups(take(lik, np.flatnonzero(member)), labels[member].astype(str))
         for k in np.flatnonzero(got.n_persons > 0):
             rows.append(
                 (
@@ -119,12 +127,16 @@ def gain_rows(skill_id, cal, data, lik_end, company, reference, days) -> list[tu
     """Company gains over the last ``days`` days: (skill, company, days, start, end, n,
     theta_start, se_start, theta_end, se_end, gain, gain_se)."""
     start = reference - timedelta(days=days)
-    lik_start = skill_likelihoods(cal, data, lik_end.persons, as_of=start)
-    moved = np.flatnonzero(lik_end.n_items > lik_start.n_items)
+    # Only a learner with a response after the start can have moved: the as-of likelihoods
+    # are computed for those alone (a fraction of the skill's learners on a short period).
+    later = np.unique(data.learners[data.submitted_at > np.datetime64(start)])
+    rows = np.flatnonzero(np.isin(lik_end.persons, later, assume_unique=True))
+    lik_start = skill_likelihoods(cal, data, lik_end.persons[rows], as_of=start)
+    moved = np.flatnonzero(lik_end.n_items[rows] > lik_start.n_items)
     if len(moved) == 0:
         return []
-    end = irt_models.score_groups(take(lik_end, moved), company[moved])
-    begin = irt_models.score_groups(take(lik_start, moved), company[moved])
+    end = scored_groups(take(lik_end, rows[moved]), company[rows[moved]])
+    begin = scored_groups(take(lik_start, moved), company[rows[moved]])
     rows = []
     for k, company_id in enumerate(end.groups):
         theta_start = begin.mean[k] if begin.n_persons[k] else np.nan
@@ -197,15 +209,31 @@ def score_skill_groups(
 ) -> tuple[list, list]:
     """The group and gain rows of one skill (``members_sql``: :func:`learner_groups_sql`)."""
     cal = stored_calibration(con, skill_id, scoring_only=True)
-    members = con.execute(members_sql, {"skill": skill_id}).fetchnumpy()
-    learners = np.asarray(members["learner_id"]).astype(str)
+    # Learners are numbered in learner_id order and their responses carry the number: every
+    # sort and lookup below is on integers, not strings.
+    con.execute(
+        "create or replace temp table group_members as select *, "
+        f"cast(row_number() over (order by learner_id) - 1 as bigint) as code from ({members_sql})",
+        {"skill": skill_id},
+    )
+    members = con.execute("select * from group_members order by code").fetchnumpy()
+    learners = np.asarray(members["code"], dtype=np.int64)
     if cal is None or len(learners) == 0:
         return [], []
-    data = fetch_responses(
-        con,
-        "select learner_id, item_id, response, n_categories, submitted_at "
-        f"from ({ASSIGNED_RESPONSES}) where skill_id = $skill",
+    got = con.execute(
+        "select members.code, responses.item_id, responses.response, responses.n_categories, "
+        "responses.submitted_at "
+        f"from ({ASSIGNED_RESPONSES}) as responses "
+        "join group_members as members on members.learner_id = responses.learner_id "
+        "where responses.skill_id = $skill",
         {"skill": skill_id},
+    ).fetchnumpy()
+    data = SkillResponses(
+        learners=np.asarray(got["code"], dtype=np.int64),
+        items=np.asarray(got["item_id"]).astype(str),
+        responses=np.asarray(got["response"], dtype=np.int64),
+        n_categories=np.asarray(got["n_categories"], dtype=np.int64),
+        submitted_at=np.asarray(got["submitted_at"]),
     )
     lik = skill_likelihoods(cal, data, learners)
     staged = np.asarray(members["is_staged"], dtype=bool)

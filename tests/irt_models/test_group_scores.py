@@ -11,7 +11,7 @@ true latent mean (``se``), and the mean ability of the group's own persons (``se
 import numpy as np
 import pytest
 from scipy import integrate, optimize
-from scipy.special import expit
+from scipy.special import expit, logsumexp
 
 import irt_models as irt
 
@@ -104,6 +104,27 @@ def test_fixed_spread_equals_a_direct_computation():
     assert got.mean[0] == pytest.approx(best.x, abs=1e-4)
     assert got.se[0] == pytest.approx(1 / np.sqrt(info), rel=1e-3)
     assert np.isnan(got.sd_se[0]) and got.sd[0] == 0.9
+
+
+def test_persons_far_outside_their_groups_prior_equal_a_log_space_computation():
+    # Sharp likelihoods (SD 0.05) and a narrow fixed spread: the outlier's likelihood and the
+    # group's prior overlap nowhere in double precision (their product underflows), so its
+    # pass falls back from linear to log space; the estimate still maximises the exact
+    # log-space objective (without the fallback it is NaN).
+
+    nodes = np.linspace(-6, 6, 241)
+    theta = np.array([-0.1, 0.0, 0.05, 0.1, 0.2, 0.3, -0.2, 0.15, 0.0, 0.1, 5.0])
+    ll = -0.5 * 400 * (nodes[None, :] - theta[:, None]) ** 2
+    lik = irt.Likelihoods(np.arange(len(theta)), nodes, ll, np.full(len(theta), 50))
+    got = irt.score_groups(lik, np.zeros(len(theta), dtype=int), spread=0.1)
+
+    def neg(mu):
+        z = -0.5 * ((nodes - mu) / 0.1) ** 2
+        return -(logsumexp(ll + z[None, :], axis=1).sum() - len(theta) * logsumexp(z))
+
+    best = optimize.minimize_scalar(neg, bounds=(-1, 2), method="bounded", options={"xatol": 1e-9})
+    assert got.mean[0] == pytest.approx(best.x, abs=1e-6)
+    assert np.isfinite(got.se[0]) and got.converged[0]
 
 
 def test_simulation_unbiased_with_calibrated_se_and_coverage():
