@@ -45,9 +45,15 @@ def daily_refresh_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunReque
 
 
 # The dbt data tests of a daily run read the rows it decided; once a week every test reads its
-# whole table (DbtBuildConfig.data_tests), on a Sunday before the daily run would start.
+# whole table (DbtBuildConfig.data_tests) and every skill is tested for DIF, on a Sunday
+# before the daily run would start.
 FULL_CHECKS_CONFIG = {
-    "ops": {op: {"config": {"data_tests": "all"}} for op in ("dbt_staging", "dbt_marts")}
+    "ops": {
+        **{op: {"config": {"data_tests": "all"}} for op in ("dbt_staging", "dbt_marts")},
+        # Every skill's items are tested for DIF (a daily run tests the skills whose responses
+        # grew by dif_growth since their last test).
+        "irt_calibration": {"config": {"full_item_health": True}},
+    }
 }
 
 
@@ -58,7 +64,7 @@ FULL_CHECKS_CONFIG = {
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Every Sunday at 04:00 UTC: the daily refresh with every dbt data test on "
-    "whole tables (a daily run tests the rows it decided).",
+    "whole tables (a daily run tests the rows it decided) and DIF tested for every skill.",
 )
 def weekly_full_checks(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     clear_before_request(context, " by the weekly full checks")

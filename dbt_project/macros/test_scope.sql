@@ -25,7 +25,7 @@
         {%- do conditions.append('(' ~ where ~ ')') -%}
     {%- endif -%}
     {%- set scoped = run_scoped_columns().get(relation.identifier) -%}
-    {%- if scoped and var('data_tests_scope', 'run') == 'run' -%}
+    {%- if scoped and var('data_tests_scope') == 'run' -%}
         {%- do conditions.append(scoped ~ ' >= ' ~ utc_run_started_at()) -%}
     {%- endif -%}
     {%- if conditions -%}

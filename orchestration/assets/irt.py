@@ -61,6 +61,8 @@ class IrtConfig(dg.Config):
     min_item_responses: int = IrtSettings.min_item_responses
     min_assignment_responses: int = IrtSettings.min_assignment_responses
     sx2_max_learners: int = IrtSettings.sx2_max_learners
+    dif_growth: float = IrtSettings.dif_growth
+    full_item_health: bool = IrtSettings.full_item_health
 
     def settings(self) -> IrtSettings:
         return IrtSettings(**self.model_dump())
@@ -180,7 +182,12 @@ def irt_calibration(context: dg.AssetExecutionContext, config: IrtConfig, wareho
         progress = progress_logger(context.log, "skills")
         summary = run_calibration(con, context.run.run_id, now, settings, progress, fitter)
         health = run_item_health(
-            con, context.run.run_id, now, settings, progress_logger(context.log, "skills checked")
+            con,
+            context.run.run_id,
+            now,
+            settings,
+            progress_logger(context.log, "skills checked"),
+            calibrated=summary.runs,
         )
         if health.versions:
             refit = health.items_to_refit()

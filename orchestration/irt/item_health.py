@@ -43,6 +43,7 @@ import duckdb
 import numpy as np
 
 import irt_models
+from orchestration.irt.health_due import dif_due, record_dif_passes
 from orchestration.irt.item_versions import ItemVersion, open_versions
 from orchestration.irt.responses import (
     ASSIGNED_RESPONSES,
@@ -77,6 +78,8 @@ class HealthSummary:
     # (skill_id, item_id, flagged_since) of drifting items.
     drifting: list[tuple[str, str, datetime]] = field(default_factory=list)
     newly_flagged: int = 0
+    # Skills whose items were tested for DIF in this run (dif_due).
+    dif_skills: int = 0
     # New versions of the drifting items (their responses from the drift on).
     versions: list[ItemVersion] = field(default_factory=list)
     seconds: float = 0.0
@@ -267,8 +270,10 @@ def run_item_health(
     now: datetime,
     settings: IrtSettings,
     progress: ProgressCallback = no_progress,
+    calibrated: list | None = None,
 ) -> HealthSummary:
-    """Rebuild irt.item_dif and irt.item_drift for every skill; flag the items that fail."""
+    """Test every skill's items for drift and the due skills' items for DIF (:func:`dif_due`),
+    rewrite their rows of irt.item_drift and irt.item_dif; flag the items that fail."""
     started = time.perf_counter()
     skills = [
         row[0]
@@ -276,6 +281,7 @@ def run_item_health(
             "select distinct skill_id from irt.item_parameters order by skill_id"
         ).fetchall()
     ]
+    due, counts = dif_due(con, skills, settings, calibrated)
     dif, drift = [], []
     progress(0, len(skills))
     for done, skill_id in enumerate(skills, 1):
@@ -284,14 +290,20 @@ def run_item_health(
         scoring = stored_calibration(con, skill_id, scoring_only=True)
         if len(data["response"]) and cal is not None and scoring is not None:
             scores = skill_scores(data, scoring)
-            binary = cal.items[cal.n_categories == 2]
-            dif += skill_dif(data, skill_id, binary, scores, settings)
+            if skill_id in due:
+                binary = cal.items[cal.n_categories == 2]
+                dif += skill_dif(data, skill_id, binary, scores, settings)
             drift.append(skill_drift(data, skill_id, cal, scores, settings))
         progress(done, len(skills))
     stamp = {"run_id": run_id, "computed_at": now}
-    replace_rows(con, "item_dif", dif, stamp)
-    replace_rows(con, "item_drift", drift, stamp)
+    # Rows of skills no longer calibrated go; a skill not due keeps its DIF rows.
+    for table in ("item_dif", "item_drift", "item_health_passes"):
+        con.execute(f"delete from irt.{table} where not list_contains(?, skill_id)", [skills])
+    replace_rows(con, "item_dif", dif, stamp, sorted(due))
+    replace_rows(con, "item_drift", drift, stamp, skills)
+    record_dif_passes(con, sorted(due), counts, stamp)
     summary = summarise_health(con)
+    summary.dif_skills = len(due)
     if not settings.keep_flagged_items:
         summary.newly_flagged = flag_items(con)
         summary.versions = open_versions(con, run_id, now)
@@ -300,11 +312,15 @@ def run_item_health(
 
 
 def replace_rows(
-    con: duckdb.DuckDBPyConnection, table: str, parts: list[dict[str, np.ndarray]], stamp: dict
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    parts: list[dict[str, np.ndarray]],
+    stamp: dict,
+    skills: list[str],
 ) -> None:
-    """Replace every row of ``irt.<table>`` with the column arrays of ``parts``, each row
-    stamped with the constant columns of ``stamp``."""
-    con.execute(f"delete from irt.{table}")
+    """Replace the rows of ``skills`` in ``irt.<table>`` with the column arrays of ``parts``,
+    each row stamped with the constant columns of ``stamp``."""
+    con.execute(f"delete from irt.{table} where list_contains(?, skill_id)", [skills])
     columns = {k: np.concatenate([part[k] for part in parts]) for k in parts[0]} if parts else {}
     n = len(next(iter(columns.values()))) if columns else 0
     if n:

@@ -39,6 +39,11 @@ class IrtSettings:
     # 1,869 clean items; at M without leaks, 19 of 1,886 (1%).
     drift_threshold: float = 3.5
     drift_direction: str = "easier"
+    # DIF is tested again for a skill once its responses grew by this share since its last
+    # test (or it was calibrated in the run); drift is tested on every run. full_item_health
+    # tests every skill (the weekly_full_checks schedule sets it).
+    dif_growth: float = 0.05
+    full_item_health: bool = False
     # Keep items that fail the DIF or drift checks in scoring and among the anchors (their
     # rows in irt.item_dif / irt.item_drift are still written).
     keep_flagged_items: bool = False

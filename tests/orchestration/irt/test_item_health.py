@@ -5,7 +5,9 @@ calibrated on them alone, and the item scores its earlier responses again."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
 import duckdb
 import numpy as np
@@ -183,3 +185,29 @@ def test_a_second_run_checks_the_flagged_items_again_and_keeps_their_flags(healt
     assert not {i for _, i, _ in second.drifting} & {LEAKED, VERSION}
     assert second.newly_flagged == 0 and second.versions == []
     assert flags(con)[UNFAIR] == "dif" and LEAKED not in flags(con)
+
+
+def test_dif_is_tested_again_once_due_and_drift_on_every_run(health):
+    """A daily run tests drift on every skill but DIF only where it is due: the skill's
+    responses grew by dif_growth since its last test, it was calibrated in the run, or the
+    weekly full checks ask; a skill not due keeps its DIF rows and its items' flags."""
+    con, _, settings = health
+    now = START + timedelta(days=DAYS)
+    base = con.execute("select n_responses from irt.item_health_passes").fetchone()[0]
+
+    def rerun(run_id, grown, iterations=0, full=False):
+        ran = [SimpleNamespace(skill_id="alpha", n_responses=grown, iterations=iterations)]
+        chosen = dataclasses.replace(settings, full_item_health=full)
+        summary = run_item_health(con, run_id, now, chosen, calibrated=ran)
+        tested = con.execute("select distinct run_id from irt.item_dif").fetchall()
+        drift = con.execute("select distinct run_id from irt.item_drift").fetchall()
+        assert drift == [(run_id,)]
+        assert flags(con)[UNFAIR] == "dif"
+        return summary.dif_skills, tested
+
+    assert rerun("run3", int(base * 1.04)) == (0, [("run2",)])
+    assert rerun("run4", int(base * 1.05) + 1) == (1, [("run4",)])
+    passes = con.execute("select n_responses, run_id from irt.item_health_passes").fetchall()
+    assert passes == [(int(base * 1.05) + 1, "run4")]
+    assert rerun("run5", int(base * 1.05) + 1, iterations=12) == (1, [("run5",)])
+    assert rerun("run6", int(base * 1.05) + 1, full=True) == (1, [("run6",)])
