@@ -20,7 +20,7 @@ import numpy as np
 from orchestration.irt.settings import IrtSettings
 
 if TYPE_CHECKING:
-    from orchestration.irt.scoring import GainPeriod
+    from orchestration.irt.periods import GainPeriod
 
 RESPONSES = "intermediate.int_irt_responses"
 

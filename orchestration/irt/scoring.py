@@ -10,15 +10,16 @@ an estimate from the responses submitted by then.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import duckdb
 import numpy as np
 
 import irt_models
 from orchestration.irt.group_scoring import GroupScoringSummary, run_group_scoring
+from orchestration.irt.periods import GainPeriod, gain_periods
 from orchestration.irt.responses import (
     ASSIGNED_RESPONSES,
     LEARNERS_TO_SCORE,
@@ -46,34 +47,6 @@ def eap(cal: irt_models.Calibration | None, data: SkillResponses) -> irt_models.
     if not known.any():
         return None
     return irt_models.score(cal, data.learners[known], data.items[known], data.responses[known])
-
-
-@dataclass(frozen=True)
-class GainPeriod:
-    """Where one gain period starts in this run, and where it started in the previous one."""
-
-    days: int
-    start: datetime
-    previous_start: datetime | None
-
-    def moved_window(self) -> tuple[datetime, datetime] | None:
-        """(low, high]: responses in it change estimates as of the start; None: all do."""
-        if self.previous_start is None:
-            return None
-        return min(self.start, self.previous_start), max(self.start, self.previous_start)
-
-
-def gain_periods(
-    con: duckdb.DuckDBPyConnection, skill_id: str, reference: datetime, days: Iterable[int]
-) -> list[GainPeriod]:
-    previous = dict(
-        con.execute(
-            "select period_days, max(period_start) from irt.learner_abilities_period_start "
-            "where skill_id = ? group by period_days",
-            [skill_id],
-        ).fetchall()
-    )
-    return [GainPeriod(d, reference - timedelta(days=d), previous.get(d)) for d in days]
 
 
 @dataclass(frozen=True)
