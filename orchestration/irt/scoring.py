@@ -217,6 +217,10 @@ def score_skill(
     )
 
 
+# No learner (``x not in (select null)`` would be NULL, never true).
+NOBODY = "select cast(null as varchar) as learner_id where false"
+
+
 def write_current(
     con: duckdb.DuckDBPyConnection,
     skill_id: str,
@@ -225,22 +229,42 @@ def write_current(
     now: datetime,
     reference: datetime,
 ) -> None:
-    """Replace the changed learners' abilities; drop those of learners with nothing to score.
+    """Store the changed learners' abilities; drop those of learners with nothing to score.
 
-    The history keeps each new estimate as of the data's latest response.
+    A learner's row is updated in place, not deleted and inserted again: DuckDB commits a
+    delete and re-insert of the same primary key about 40 times slower than an update (13 of
+    24 s of a daily scoring at M went to commits). The history keeps each new estimate as of
+    the data's latest response.
     """
+    scored = "select learner_id from current_scores" if current is not None else NOBODY
+    if current is not None:
+        _register_scores(con, "current_scores", current)
     con.execute(
-        """
+        f"""
         delete from irt.learner_abilities
         where skill_id = $skill
-          and (learner_id in (select learner_id from learners_to_score where is_changed)
-               or learner_id not in (select learner_id from scoring_signature))
+          and (learner_id not in (select learner_id from scoring_signature)
+               or (learner_id in (select learner_id from learners_to_score where is_changed)
+                   and learner_id not in ({scored})))
         """,
         {"skill": skill_id},
     )
     if current is None:
         return
-    _register_scores(con, "current_scores", current)
+    params = {"skill": skill_id, "now": now, "run_id": run_id}
+    con.execute(
+        """
+        update irt.learner_abilities as abilities
+        set company_id = signature.company_id, theta = current_scores.theta,
+            theta_se = current_scores.theta_se, n_items = current_scores.n_items,
+            n_responses = signature.n_responses, last_response_at = signature.last_response_at,
+            scored_at = $now, run_id = $run_id, response_signature = signature.response_signature
+        from current_scores
+        join scoring_signature as signature on signature.learner_id = current_scores.learner_id
+        where abilities.skill_id = $skill and abilities.learner_id = current_scores.learner_id
+        """,
+        params,
+    )
     con.execute(
         """
         insert into irt.learner_abilities (
@@ -252,8 +276,10 @@ def write_current(
         from current_scores
         join scoring_signature as signature
             on signature.learner_id = current_scores.learner_id
+        anti join (select learner_id from irt.learner_abilities where skill_id = $skill) as stored
+            on stored.learner_id = current_scores.learner_id
         """,
-        {"skill": skill_id, "now": now, "run_id": run_id},
+        params,
     )
     con.execute(
         "insert or replace into irt.learner_ability_history "
@@ -274,21 +300,26 @@ def write_period_start(
     now: datetime,
 ) -> None:
     """Estimates as of the period start: ``snapshot`` for the learners to score (changed, or
-    with responses in the window the start moved over), carried over for everyone else."""
-    recompute = (
+    with responses in the window the start moved over), carried over for everyone else.
+    Rows are updated in place where they exist (see :func:`write_current`)."""
+    recomputed = (
         "true"
         if period.previous_start is None
         else "learner_id in (select learner_id from learners_to_score)"
     )
+    kept = "select learner_id from snapshot" if snapshot is not None else NOBODY
+    if snapshot is not None:
+        _register_scores(con, "snapshot", snapshot)
+    params = {"skill": skill_id, "days": period.days}
     con.execute(
         f"""
         delete from irt.learner_abilities_period_start
         where skill_id = $skill and period_days = $days
-          and ({recompute}
+          and (({recomputed} and learner_id not in ({kept}))
                or learner_id not in (
                    select learner_id from irt.learner_abilities where skill_id = $skill))
         """,
-        {"skill": skill_id, "days": period.days},
+        params,
     )
     con.execute(
         "update irt.learner_abilities_period_start set period_start = ?, period_end = ? "
@@ -297,15 +328,33 @@ def write_period_start(
     )
     if snapshot is None:
         return
-    _register_scores(con, "snapshot", snapshot)
+    params = {**params, "run_id": run_id, "now": now}
     con.execute(
-        "insert into irt.learner_abilities_period_start (learner_id, skill_id, period_days, "
-        "period_start, period_end, theta, theta_se, n_items, run_id, scored_at) "
-        "select snapshot.learner_id, ?, ?, ?, ?, snapshot.theta, snapshot.theta_se, "
-        "snapshot.n_items, ?, ? from snapshot "
-        "semi join irt.learner_abilities as abilities "
-        "on abilities.learner_id = snapshot.learner_id and abilities.skill_id = ?",
-        [skill_id, period.days, period.start, reference, run_id, now, skill_id],
+        """
+        update irt.learner_abilities_period_start as stored
+        set theta = snapshot.theta, theta_se = snapshot.theta_se, n_items = snapshot.n_items,
+            run_id = $run_id, scored_at = $now
+        from snapshot
+        where stored.skill_id = $skill and stored.period_days = $days
+          and stored.learner_id = snapshot.learner_id
+        """,
+        params,
+    )
+    con.execute(
+        """
+        insert into irt.learner_abilities_period_start (learner_id, skill_id, period_days,
+            period_start, period_end, theta, theta_se, n_items, run_id, scored_at)
+        select snapshot.learner_id, $skill, $days, $start, $end, snapshot.theta,
+               snapshot.theta_se, snapshot.n_items, $run_id, $now
+        from snapshot
+        semi join irt.learner_abilities as abilities
+            on abilities.learner_id = snapshot.learner_id and abilities.skill_id = $skill
+        anti join (
+            select learner_id from irt.learner_abilities_period_start
+            where skill_id = $skill and period_days = $days
+        ) as stored on stored.learner_id = snapshot.learner_id
+        """,
+        {**params, "start": period.start, "end": reference},
     )
     con.unregister("snapshot")
 

@@ -4,7 +4,22 @@ run's estimate."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+import duckdb
 import numpy as np
+
+from orchestration.irt.calibration import run_calibration
+from orchestration.irt.scoring import run_scoring
+from orchestration.irt.settings import IrtSettings
+from orchestration.irt.verification import verify_scoring
+from tests.orchestration.irt.conftest import (
+    N_LEARNERS,
+    START,
+    response_rows,
+    simulate_truth,
+    write_intermediate,
+)
 
 SKILLS = ("alpha", "beta")
 
@@ -89,3 +104,32 @@ def test_a_run_with_nothing_new_rescores_nobody(changed_history):
     second, third = changed_history["scorings"]
     assert sum(s.rescored for s in second.per_skill) > 40
     assert sum(s.rescored for s in third.per_skill) == 0
+
+
+def test_period_start_estimates_follow_each_run_and_equal_a_rescoring(tmp_path):
+    """Gain periods short enough that learners have responses before their starts: a second
+    run updates the stored as-of estimates in place (the learners to score), carries the
+    others over, and every estimate still equals a re-scoring from scratch."""
+    rng, theta, items, slope, difficulty = simulate_truth(seed=11)
+    everyone = np.arange(N_LEARNERS)
+    rows = []
+    for day in range(9):
+        rows += response_rows(
+            rng, theta, items, slope, difficulty, day, everyone[everyone % 9 == day], per_learner=12
+        )
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    write_intermediate(con, rows, items)
+    settings = IrtSettings(min_item_responses=30, gain_periods=(3, 6))
+    run_calibration(con, "run1", START + timedelta(days=9), settings)
+    run_scoring(con, "run1", START + timedelta(days=9), settings)
+    rows += response_rows(rng, theta, items, slope, difficulty, 9, everyone[:150], per_learner=6)
+    write_intermediate(con, rows, items)
+    run_scoring(con, "run2", START + timedelta(days=10), settings)
+    runs = dict(
+        con.execute(
+            "select run_id, count(*) from irt.learner_abilities_period_start group by run_id"
+        ).fetchall()
+    )
+    assert runs.get("run1", 0) > 100 and runs.get("run2", 0) > 100
+    check = verify_scoring(con)
+    assert check.mismatches == [] and check.n_checked > 1000
