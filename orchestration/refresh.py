@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import subprocess
 import sys
 import textwrap
 import time
@@ -39,6 +40,19 @@ def needs_sample(landing: Path | str) -> bool:
     if is_uri(landing):
         return False
     return not (landing.is_dir() and any(p.is_file() for p in landing.rglob("*")))
+
+
+def generate_sample(landing: Path, out: IO[str]) -> None:
+    """The embedded sample (the generator's defaults) into ``landing``, its truth beside it.
+
+    The generator is a tool beside the pipeline, not part of it: it runs as its own process,
+    ``python -m sample_data``, so the pipeline never imports it. Its output goes to ``out``."""
+    cmd = [sys.executable, "-m", "sample_data", "--out", str(landing)]
+    cmd += ["--truth", str(landing.parent / "truth")]
+    done = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+    out.write(done.stdout + done.stderr)
+    if done.returncode != 0:
+        raise RuntimeError(f"generating the sample data failed ({' '.join(cmd)}): {done.stderr}")
 
 
 def prepare_environment(settings: Settings) -> None:
@@ -146,11 +160,9 @@ def execute_refresh(
 def refresh(args: argparse.Namespace, settings: Settings, out: IO[str], live: bool):
     """Sample data when needed, the manifest, the job; each a stage line on ``out``."""
     if not args.skip_sample and needs_sample(settings.landing_dir):
-        from sample_data import generate
-
         out.write(f"Landing folder {settings.landing_dir} is empty: generating the sample data.\n")
         with timed_stage(out, "sample data"):
-            generate(out_dir=settings.landing_dir, truth_dir=settings.landing_dir.parent / "truth")
+            generate_sample(settings.landing_dir, out)
     with timed_stage(out, "dbt parse"):
         parse_manifest()
     return execute_refresh(args.full_refresh, out, live)

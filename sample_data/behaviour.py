@@ -5,22 +5,21 @@ course, usually the same skill again) and the level nearest their ability, which
 selection effect that makes raw percent-correct biased. Each session attempts the next items
 of the course; failed items are retried, a little better each time. Finishing a course
 raises the learner's ability in the course's skills. Opt-in ``lies`` (see ``lies``) shift the
-difficulty of a few quiz items for some learners or from some day on.
+difficulty of a few quiz items for some learners or from some day on: the simulator takes
+anything with a ``difficulty_offset`` (``DifficultyOffsets``), so this module does not import
+``lies``, which imports it for its pilot run.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from sample_data.catalog import CATEGORY_SCORES, Catalog
 from sample_data.formats import OFFSET_SHARE, TIMESTAMP_OFFSETS
 from sample_data.world import Learners
-
-if TYPE_CHECKING:
-    from sample_data.lies import Lies
 
 # Learners pick the level whose centre is near their theta; this is the selection effect.
 LEVEL_CENTRE = (-0.8, 0.2, 1.2)
@@ -83,6 +82,15 @@ def _concatenate_by_time(parts: list[Attempts]) -> Attempts:
     return Attempts(**{name: column[order] for name, column in columns.items()})
 
 
+class DifficultyOffsets(Protocol):
+    """What the simulator asks of the lies (``lies.Lies``): per response, logits to add to the
+    item's difficulty."""
+
+    def difficulty_offset(
+        self, item: np.ndarray, learner: np.ndarray, submitted_at: np.ndarray
+    ) -> np.ndarray: ...
+
+
 class Simulator:
     """Per-learner state (current course, progress) and the day's attempts, vectorised.
 
@@ -96,7 +104,7 @@ class Simulator:
         catalog: Catalog,
         learners: Learners,
         role_skills: np.ndarray,
-        lies: Lies | None = None,
+        lies: DifficultyOffsets | None = None,
     ):
         self.rng, self.catalog, self.learners, self.lies = rng, catalog, learners, lies
         n = len(learners.company)

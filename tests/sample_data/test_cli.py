@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from sample_data import generate
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -66,3 +68,21 @@ def test_the_command_passes_the_lies_on(tmp_path):
     assert (tmp_path / "cli" / "truth" / "item_dif.csv").is_file()
     assert (tmp_path / "cli" / "truth" / "item_leaks.csv").is_file()
     assert _digest(tmp_path / "cli") == _digest(tmp_path / "api")
+
+
+@pytest.mark.slow
+def test_make_run_on_an_empty_landing_writes_the_embedded_sample(tmp_path):
+    """orchestration.refresh runs the generator as a child process (the pipeline does not
+    import it): the same files and truth as ``generate`` with its defaults."""
+    import io
+
+    from orchestration.refresh import generate_sample, needs_sample
+
+    landing = tmp_path / "run" / "landing"
+    assert needs_sample(landing)
+    out = io.StringIO()
+    generate_sample(landing, out)
+    assert out.getvalue().startswith("sample data: ")
+    assert not needs_sample(landing)
+    generate(tmp_path / "api" / "landing", tmp_path / "api" / "truth")
+    assert _digest(tmp_path / "run") == _digest(tmp_path / "api")
