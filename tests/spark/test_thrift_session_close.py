@@ -9,7 +9,12 @@ by hand in a separate JVM: a failed class initialisation would poison the shared
 
 from __future__ import annotations
 
+import pytest
+
 from orchestration.spark.session import skip_hive_function_registry
+
+# It starts a JVM (about 20 s): not in the `-m "not slow"` loop.
+pytestmark = pytest.mark.slow
 
 
 def test_a_thread_without_a_hive_client_can_close_a_session(spark):
