@@ -210,6 +210,26 @@ def test_landing_sensor_waits_while_a_refresh_is_running(landing):
     assert cursor is None
 
 
+def test_weekly_full_checks_run_every_test_on_whole_tables_and_dif_on_every_skill(defs):
+    """The weekly schedule's run config is valid for daily_refresh and asks dbt for every
+    row (var data_tests_scope all) and the IRT stage for DIF on every skill; a daily run's
+    defaults scope the tests to its own rows."""
+    from orchestration.assets.dbt import DbtBuildConfig, build_args
+    from orchestration.jobs import FULL_CHECKS_CONFIG
+
+    schedule = defs.resolve_schedule_def("weekly_full_checks")
+    assert schedule.job_name == "daily_refresh" and schedule.cron_schedule == "0 4 * * 0"
+    assert dg.validate_run_config(defs.resolve_job_def("daily_refresh"), FULL_CHECKS_CONFIG)
+    ops = FULL_CHECKS_CONFIG["ops"]
+    assert ops["irt_calibration"]["config"] == {"full_item_health": True}
+    weekly = build_args(DbtBuildConfig(**ops["dbt_staging"]["config"]))
+    assert weekly[weekly.index("--vars") + 1] == '{"data_tests_scope": "all"}'
+    daily = build_args(DbtBuildConfig())
+    assert daily[daily.index("--vars") + 1] == '{"data_tests_scope": "run"}'
+    with pytest.raises(dg.Failure, match="data_tests"):
+        build_args(DbtBuildConfig(data_tests="some"))
+
+
 def test_full_refresh_and_full_recalibration_are_valid_run_config(defs):
     """The run options the README documents, as `make run ARGS=--full-refresh` sends them."""
     from orchestration.assets.dbt import DbtBuildConfig, build_args
