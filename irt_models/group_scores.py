@@ -14,9 +14,20 @@ and it is not shrunk towards the population mean by amounts that depend on test 
 that several partitions of the same persons (companies, industries, countries) and the
 persons' posteriors cost one pass over the responses.
 
+Two SEs answer two questions. ``se``: how far the estimate may be from the latent mean of
+the population the group's persons come from. ``se_sample``: how far it may be from the mean
+ability of exactly the group's persons (a finite population, the target of a company
+benchmark); that adds the persons' measurement error, the uncertainty of the group's mean
+and spread, and, given the items' SEs (``likelihoods(..., item_se=)``), the error of the
+calibrated item parameters, which a large group does not average away.
+
 References
 ----------
 Mislevy, R. J. (1984). Estimating latent distributions. Psychometrika, 49, 359-381.
+Cheng, Y., & Yuan, K.-H. (2010). The impact of fallible item parameter estimates on latent
+trait recovery. Psychometrika, 75, 280-291.
+Mislevy, R. J. (1991). Randomization-based inference about latent variables from complex
+samples. Psychometrika, 56, 177-196.
 Bock, R. D., & Zimowski, M. F. (1997). Multiple group IRT. In W. J. van der Linden &
 R. K. Hambleton (Eds.), Handbook of modern item response theory (pp. 433-448). Springer.
 """
@@ -28,12 +39,13 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import quadrature as quad
+from . import group_likelihoods
 from .calibrate import ConvergenceWarning
 from .data import as_labels
-from .estep import Design
-from .scoring import _prepare, item_log_table
-from .validation import check_calibration
+from .group_likelihoods import CHUNK, ItemError, Likelihoods, item_variance  # noqa: F401
+
+# The pass over the responses lives in group_likelihoods; exported from here as before.
+likelihoods = group_likelihoods.likelihoods
 
 # Bounds on log(sigma): a group's spread stays between 0.05 and 5 theta units.
 LOG_SD_BOUNDS = (np.log(0.05), np.log(5.0))
@@ -45,28 +57,6 @@ MEAN_BOUNDS = (-4.0, 4.0)
 LINEAR_FLOOR = 1e-200
 # Newton steps shorter than this (in mu and log sigma) are taken without a line search.
 SHORT_STEP = 1e-3
-# Persons per chunk in the group passes (n_persons x Q arrays of doubles, about 10 MB each).
-CHUNK = 20_000
-
-
-class Likelihoods(NamedTuple):
-    """Each person's log-likelihood on the quadrature nodes, items fixed.
-
-    Attributes
-    ----------
-    persons : ndarray of shape (n_persons,)
-        Person labels in sorted order.
-    nodes : ndarray of shape (Q,)
-    loglik : ndarray of shape (n_persons, Q)
-        ``log P(responses of p | theta_q)``; zeros for a person without usable responses.
-    n_items : ndarray of shape (n_persons,) of int
-        Responses that entered the likelihood.
-    """
-
-    persons: np.ndarray
-    nodes: np.ndarray
-    loglik: np.ndarray
-    n_items: np.ndarray
 
 
 class GroupScores(NamedTuple):
@@ -77,14 +67,23 @@ class GroupScores(NamedTuple):
     groups : ndarray of shape (n_groups,)
     mean, se : ndarray of shape (n_groups,)
         Maximum likelihood latent mean and its standard error from the observed information
-        (with the spread estimated, its uncertainty is included). NaN for a group without a
-        person with responses.
+        (with the spread estimated, its uncertainty is included), plus ``se_items``. NaN
+        for a group without a person with responses.
     se_sample : ndarray of shape (n_groups,)
         Standard error of ``mean`` as an estimate of the mean ability of the group's own
-        persons (a finite population) rather than of the latent mean: the posterior variance
-        of that mean, ``sum_p Var(theta_p | y_p) / n^2 + r^2 se^2`` with ``r`` the mean
-        posterior over prior variance (Mislevy 1991). Smaller than ``se``, and near 0 when
-        every person is measured precisely.
+        persons (a finite population) rather than of the latent mean. ``mean`` is the mean of
+        the persons' posterior means under the group's prior (the likelihood equation of
+        ``mu``), and ``se_sample^2`` the posterior variance of the persons' mean: the
+        measurement part ``sum_p Var(theta_p | y_p) / n^2``, the hyperparameter part
+        ``g' V g`` (``V`` the inverse observed information of mu and log sigma, ``g`` the
+        derivatives of the mean posterior mean over them: the mean posterior over prior
+        variance, and sigma times the mean posterior Cov(u, u^2); Mislevy 1991), and
+        ``se_items^2``. Smaller than ``se``: the persons' own sampling from the latent
+        population is no error for their mean.
+    se_items : ndarray of shape (n_groups,)
+        The part of both SEs due to the error of the item parameters (delta method with
+        the items' SEs, independent across items; Cheng & Yuan 2010): 0 without
+        ``likelihoods(..., item_se=)``.
     sd, sd_se : ndarray of shape (n_groups,)
         Latent standard deviation (estimated or the fixed one) and its SE (NaN when fixed).
     n_persons : ndarray of shape (n_groups,) of int
@@ -96,46 +95,11 @@ class GroupScores(NamedTuple):
     mean: np.ndarray
     se: np.ndarray
     se_sample: np.ndarray
+    se_items: np.ndarray
     sd: np.ndarray
     sd_se: np.ndarray
     n_persons: np.ndarray
     converged: np.ndarray
-
-
-def likelihoods(
-    calibration, persons, items, responses, *, quadrature: int | None = None, n_jobs=None
-) -> Likelihoods:
-    """Log-likelihood of each person's responses on the quadrature nodes.
-
-    Parameters
-    ----------
-    calibration : Calibration
-    persons, items, responses : array-like of shape (n_responses,)
-        Long format as for ``score``; responses to unknown or unfitted items are ignored.
-    quadrature : int, optional
-        Nodes on [-6, 6]; defaults to the calibration's.
-    n_jobs : int, optional
-
-    Returns
-    -------
-    Likelihoods
-    """
-    check_calibration(calibration)
-    prep = _prepare(calibration, persons, items, responses, "ignore")
-    nodes = quad.grid(quadrature if quadrature is not None else calibration.quadrature)
-    logT, offsets, n_rows = item_log_table(calibration, nodes)
-    n = len(prep.person_labels)
-    out = np.zeros((n, len(nodes)))
-    if len(prep.person):
-        row = offsets[prep.item] + prep.category
-        design = Design(prep.person, row, n, max(n_rows, 1), len(nodes), n_jobs)
-
-        def fill(blk):
-            out[blk.start : blk.stop] = blk.S @ logT
-
-        design.map(fill)
-    n_items = np.bincount(prep.person, minlength=n).astype(np.int64)
-    return Likelihoods(prep.person_labels, nodes, out, n_items)
 
 
 def score_groups(
@@ -184,10 +148,17 @@ def score_groups(
             stacklevel=2,
         )
     mean, se, se_sample, sd, sd_se = fit.estimates()
+    se_items = np.zeros(n_groups)
+    if likelihoods.item_error is not None:
+        fit_row = np.where(used, np.cumsum(used) - 1, -1)
+        se_items = np.sqrt(item_variance(fit, likelihoods.item_error, fit_row))
+        se, se_sample = np.hypot(se, se_items), np.hypot(se_sample, se_items)
     empty = n_persons == 0
-    for a in (mean, se, se_sample, sd, sd_se):
+    for a in (mean, se, se_sample, se_items, sd, sd_se):
         a[empty] = np.nan
-    return GroupScores(g_labels, mean, se, se_sample, sd, sd_se, n_persons, converged | empty)
+    return GroupScores(
+        g_labels, mean, se, se_sample, se_items, sd, sd_se, n_persons, converged | empty
+    )
 
 
 def _check_groups(likelihoods, groups, spread, spread_prior):
@@ -255,6 +226,7 @@ class _Fit:
             obj -= 0.5 * (t - self.prior_t) ** 2 / self.prior_var
         if derivatives:
             self.post_var_u = acc[1].copy()  # sum over persons of Var(u_p | y_p)
+            self.post_cov_u_u2 = acc[3].copy()  # sum over persons of Cov(u_p, u_p^2 | y_p)
             prior = np.array(_moments(w0 / s0, u0)) * self.n
             self._derivatives(acc - prior, sig, t)
         return obj
@@ -359,15 +331,21 @@ class _Fit:
     def estimates(self):
         a, b, c = -self.hess
         sig = np.exp(self.t)
+        n = np.maximum(self.n, 1.0)
+        # Gradient of the mean of the persons' posterior means over (mu, log sigma): the mean
+        # posterior over prior variance, and sigma times the mean posterior Cov(u, u^2).
+        r_mu, r_t = self.post_var_u / n, sig * self.post_cov_u_u2 / n
         if not self.free:
-            se = 1.0 / np.sqrt(np.where(a > 0, a, np.nan))
-            sd_se = np.full(self.G, np.nan)
+            var_mu = 1.0 / np.where(a > 0, a, np.nan)
+            se, sd_se = np.sqrt(var_mu), np.full(self.G, np.nan)
+            hyper = r_mu**2 * var_mu
         else:
             det = np.where(a * c - b * b > 0, a * c - b * b, np.nan)
-            se, sd_se = np.sqrt(c / det), sig * np.sqrt(a / det)
-        n = np.maximum(self.n, 1.0)
-        share = self.post_var_u / n  # posterior over prior variance, on average
-        se_sample = np.sqrt(sig**2 * self.post_var_u / n**2 + share**2 * se**2)
+            # the inverse of the observed information [[a, b], [b, c]]
+            var_mu, cov_mt, var_t = c / det, -b / det, a / det
+            se, sd_se = np.sqrt(var_mu), sig * np.sqrt(var_t)
+            hyper = r_mu**2 * var_mu + 2 * r_mu * r_t * cov_mt + r_t**2 * var_t
+        se_sample = np.sqrt(sig**2 * self.post_var_u / n**2 + np.maximum(hyper, 0.0))
         return self.mu.copy(), se, se_sample, sig, sd_se
 
 

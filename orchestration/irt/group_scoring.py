@@ -9,6 +9,13 @@ to the company ``irt.learner_abilities`` holds for them. Company gains over each
 compare the group mean of the same learners (those with a response in the period) from the
 responses submitted by the period start with the one from all their responses.
 
+A group's ``theta_se`` is the standard error of its mean as the mean ability of exactly its
+learners (``GroupScores.se_sample``: their posterior variance with the group's mean and spread
+estimated, plus the error of the item parameters by the delta method, from the stored
+``slope_se`` and ``difficulty_se``); ``sample_se`` is the same without the item parameters'
+part. Gains leave the item parameters' error out (the same items enter both means, their
+errors mostly cancel in the difference) and keep the latent mean's SE.
+
 Every run computes the tables from all responses of every skill after the learners are scored
 (one likelihood pass per skill and period start), so they always equal a rebuild.
 """
@@ -71,23 +78,58 @@ class GroupScoringSummary:
     seconds: float = 0.0
 
 
+def renumbered(error, new_position: np.ndarray):
+    """``error`` (an ItemError or None) with its persons renumbered by ``new_position``
+    (-1: the person's responses are dropped)."""
+    if error is None:
+        return None
+    position = new_position[error.person]
+    keep = position >= 0
+    return error._replace(person=position[keep], row=error.row[keep])
+
+
 def take(lik: irt_models.Likelihoods, rows: np.ndarray) -> irt_models.Likelihoods:
     """The likelihoods of the persons at positions ``rows``."""
-    return irt_models.Likelihoods(lik.persons[rows], lik.nodes, lik.loglik[rows], lik.n_items[rows])
+    position = np.full(len(lik.persons), -1, dtype=np.int64)
+    position[rows] = np.arange(len(rows))
+    return irt_models.Likelihoods(
+        lik.persons[rows],
+        lik.nodes,
+        lik.loglik[rows],
+        lik.n_items[rows],
+        renumbered(lik.item_error, position),
+    )
 
 
-def skill_likelihoods(cal, data: SkillResponses, learners: np.ndarray, as_of=None):
+def skill_likelihoods(cal, data: SkillResponses, learners: np.ndarray, as_of=None, item_se=None):
     """Likelihoods of ``learners`` (sorted codes) from their responses (submitted by
-    ``as_of``); a learner without a response gets a flat one (no items)."""
+    ``as_of``); a learner without a response gets a flat one (no items). With ``item_se``
+    (the items' slope and location SEs) they carry what the item-parameter error needs."""
     keep = np.isin(data.learners, learners)
     if as_of is not None:
         keep &= data.submitted_at <= np.datetime64(as_of)
-    lik = irt_models.likelihoods(cal, data.learners[keep], data.items[keep], data.responses[keep])
+    lik = irt_models.likelihoods(
+        cal, data.learners[keep], data.items[keep], data.responses[keep], item_se=item_se
+    )
     full = np.zeros((len(learners), len(lik.nodes)))
     n_items = np.zeros(len(learners), dtype=np.int64)
     pos = np.searchsorted(learners, lik.persons)
     full[pos], n_items[pos] = lik.loglik, lik.n_items
-    return irt_models.Likelihoods(learners, lik.nodes, full, n_items)
+    error = renumbered(lik.item_error, pos)
+    return irt_models.Likelihoods(learners, lik.nodes, full, n_items, error)
+
+
+def item_ses(con: duckdb.DuckDBPyConnection, skill_id: str, cal) -> tuple[np.ndarray, np.ndarray]:
+    """The stored SEs of the calibration's items' slopes and locations (0 where unknown)."""
+    ses = dict(
+        con.execute(
+            "select item_id, [coalesce(slope_se, 0), coalesce(difficulty_se, 0)] "
+            "from irt.item_parameters where skill_id = $skill",
+            {"skill": skill_id},
+        ).fetchall()
+    )
+    pairs = np.array([ses.get(item, [0.0, 0.0]) for item in cal.items], dtype=float)
+    return pairs[:, 0], pairs[:, 1]
 
 
 def scored_groups(lik: irt_models.Likelihoods, labels: np.ndarray) -> irt_models.GroupScores:
@@ -99,8 +141,8 @@ def scored_groups(lik: irt_models.Likelihoods, labels: np.ndarray) -> irt_models
 
 
 def group_rows(skill_id: str, lik: irt_models.Likelihoods, groups: dict) -> list[tuple]:
-    """(skill, group type, group value, theta, se, sample se, sd, n learners) per non-empty
-    group."""
+    """(skill, group type, group value, theta, theta_se, sample_se, sd, n learners) per
+    non-empty group (the SEs as the module docstring says)."""
     rows = []
     for group_type, labels in groups.items():
         member = np.array([label is not None for label in labels], dtype=bool)
@@ -114,8 +156,8 @@ def group_rows(skill_id: str, lik: irt_models.Likelihoods, groups: dict) -> list
                     group_type,
                     str(got.groups[k]),
                     float(got.mean[k]),
-                    finite_or_none(got.se[k]),
                     finite_or_none(got.se_sample[k]),
+                    finite_or_none(np.sqrt(max(got.se_sample[k] ** 2 - got.se_items[k] ** 2, 0.0))),
                     finite_or_none(got.sd[k]),
                     int(got.n_persons[k]),
                 )
@@ -129,6 +171,9 @@ def gain_rows(skill_id, cal, data, lik_end, company, reference, days) -> list[tu
     start = reference - timedelta(days=days)
     # Only a learner with a response after the start can have moved: the as-of likelihoods
     # are computed for those alone (a fraction of the skill's learners on a short period).
+    # Both means rest on the same items, whose errors mostly cancel in the difference: the
+    # gains' SEs leave them out.
+    lik_end = lik_end._replace(item_error=None)
     later = np.unique(data.learners[data.submitted_at > np.datetime64(start)])
     rows = np.flatnonzero(np.isin(lik_end.persons, later, assume_unique=True))
     lik_start = skill_likelihoods(cal, data, lik_end.persons[rows], as_of=start)
@@ -235,7 +280,7 @@ def score_skill_groups(
         n_categories=np.asarray(got["n_categories"], dtype=np.int64),
         submitted_at=np.asarray(got["submitted_at"]),
     )
-    lik = skill_likelihoods(cal, data, learners)
+    lik = skill_likelihoods(cal, data, learners, item_se=item_ses(con, skill_id, cal))
     staged = np.asarray(members["is_staged"], dtype=bool)
     company = np.asarray(members["company_id"]).astype(str)
     groups = {"company": company.astype(object)}

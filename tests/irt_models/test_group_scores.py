@@ -2,11 +2,15 @@
 
 Guards: on a small case the estimate, its SE and the spread equal a direct computation
 (scipy's adaptive integration of each person's likelihood against the normal density, a
-general-purpose optimiser and a finite-difference Hessian); by simulation over many groups
-the mean is unbiased, the SE matches the spread of the estimates and 95% intervals cover the
-true latent mean (``se``), and the mean ability of the group's own persons (``se_sample``), in
-93-97% of cases; groups without responses get NaN; bad arguments raise.
+general-purpose optimiser and a finite-difference Hessian), and the item-parameter part of the
+SE equals finite differences of the estimate over every item parameter; by simulation over
+many groups the mean is unbiased, the SE matches the spread of the estimates and 95% intervals
+cover the true latent mean (``se``), and the mean ability of the group's own persons
+(``se_sample``), in 93-97% of cases, also when the items are calibrated with error (and then
+not without the item-parameter part); groups without responses get NaN; bad arguments raise.
 """
+
+import dataclasses
 
 import numpy as np
 import pytest
@@ -149,6 +153,62 @@ def test_simulation_unbiased_with_calibrated_se_and_coverage():
     assert 0.9 < z.std() < 1.1  # the SE matches the spread of the estimates
     assert 0.93 <= np.mean(np.concatenate(covered)) <= 0.97
     assert 0.93 <= np.mean(np.concatenate(covered_sample)) <= 0.97
+
+
+def test_item_parameter_error_equals_finite_differences():
+    # se_items^2 = sum over items and parameters of (d mean / d parameter * its SE)^2
+    cal, slope, difficulty = bank(4)
+    rng = np.random.default_rng(3)
+    group = np.repeat(np.arange(3), [30, 12, 60])
+    theta = np.array([0.5, -0.3, 0.0])[group] + rng.normal(0, 0.8, len(group))
+    persons, items, responses = draw(theta, slope, difficulty, 6, rng)
+    item_se = (np.full(N_ITEMS, 0.1), np.full(N_ITEMS, 0.15))
+    lik = irt.likelihoods(cal, persons, items, responses, item_se=item_se)
+    for spread in (None, 0.8):
+        got = irt.score_groups(lik, group, spread=spread)
+        plain = irt.score_groups(lik._replace(item_error=None), group, spread=spread)
+        expected, h = np.zeros(3), 1e-4
+        for field, se in (("slope", 0.1), ("thresholds", 0.15)):
+            for j in range(N_ITEMS):
+                means = []
+                for sign in (1, -1):
+                    values = getattr(cal, field).copy()
+                    values[j] += sign * h
+                    moved = dataclasses.replace(cal, **{field: values})
+                    lik_j = irt.likelihoods(moved, persons, items, responses)
+                    means.append(irt.score_groups(lik_j, group, spread=spread, tol=1e-10).mean)
+                expected += ((means[0] - means[1]) / (2 * h) * se) ** 2
+        assert got.se_items == pytest.approx(np.sqrt(expected), rel=1e-3)
+        assert got.se_sample == pytest.approx(np.hypot(plain.se_sample, got.se_items))
+        assert got.mean == pytest.approx(plain.mean)
+
+
+def test_simulation_with_calibration_error_covers_with_the_item_part():
+    """Items calibrated with error (slope SE 0.2, difficulty SE 0.4): 25 repetitions of 40
+    groups; the intervals of the own persons' mean cover in 93-97% of cases with the
+    item-parameter part, and in fewer without it."""
+    cal, slope, difficulty = bank(5)
+    rng = np.random.default_rng(12)
+    item_se = (np.full(N_ITEMS, 0.2), np.full(N_ITEMS, 0.4))
+    covered, covered_plain = [], []
+    for _ in range(25):
+        fitted = dataclasses.replace(
+            cal,
+            slope=slope + rng.normal(0, 0.2, N_ITEMS),
+            thresholds=cal.thresholds + rng.normal(0, 0.4, (N_ITEMS, 1)),
+        )
+        size = rng.integers(20, 61, 40)
+        group = np.repeat(np.arange(40), size)
+        theta = rng.normal(0.0, 0.5, 40)[group] + rng.normal(0.0, 0.85, len(group))
+        persons, items, responses = draw(theta, slope, difficulty, int(rng.integers(6, 16)), rng)
+        lik = irt.likelihoods(fitted, persons, items, responses, item_se=item_se)
+        got = irt.score_groups(lik, group)
+        own = np.bincount(group, theta) / size
+        covered.append(np.abs(got.mean - own) <= 1.96 * got.se_sample)
+        plain = np.sqrt(got.se_sample**2 - got.se_items**2)
+        covered_plain.append(np.abs(got.mean - own) <= 1.96 * plain)
+    assert 0.93 <= np.mean(np.concatenate(covered)) <= 0.97
+    assert np.mean(np.concatenate(covered_plain)) < 0.92
 
 
 def test_groups_share_one_pass_and_empty_groups_are_nan():
