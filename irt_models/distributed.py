@@ -307,7 +307,7 @@ def _final_pass(partitions, plan: Plan, em: EMFit, nodes, se: bool, prior) -> Fi
     if se:
         _, n_params = parameter_slots(state)
         n_latent = latent_scores(state, nodes, state.log_prior(nodes))[0].shape[1]
-        method = choose_method(em.n_persons, n_params + n_latent, 0.0)
+        method = choose_method(em.n_persons, n_params + n_latent, None)
     loglik, sums, info = partitions.total(partition_final, plan, state, em.all_items, nodes, method)
     infit, outfit = mean_squares_of(sums)
     cov = None

@@ -154,17 +154,30 @@ class _PersonScores:
             )
             values = expected[local, cols]
         else:
-            values = np.empty((len(cols), self.max_categories))
-            for s in range(0, len(cols), SCORE_CHUNK):
-                chunk = slice(s, s + SCORE_CHUNK)
-                values[chunk] = np.einsum(
-                    "nq,ntq->nt", post[local[chunk]], self.node_scores[cols[chunk]]
-                )
+            values = self.sparse_values(post, local, cols)
         latent = post @ self.latent
         if self.latent_group is not None:  # a person scores only their own group's moments
             codes, starts, stops = blk.runs
             latent *= np.repeat(codes, stops - starts)[:, None] == self.latent_group[None, :]
         return self.accumulator.block(blk.stop - blk.start, local, cols, values, latent)
+
+    def sparse_values(self, post, local, cols) -> np.ndarray:
+        """Posterior expected scores of each response, (responses, max_categories).
+
+        Responses are taken (item, category) row by row: each row's (K, Q) scores multiply
+        the posteriors of the persons who gave it, so no response copies a (K, Q) table. The
+        product is einsum's own loop, not BLAS: blocks run on the design's threads, and
+        multithreaded BLAS calls from each of them would oversubscribe the cores.
+        """
+        values = np.empty((len(cols), self.max_categories))
+        order = np.argsort(cols, kind="stable")
+        bounds = np.flatnonzero(np.diff(cols[order])) + 1
+        for seg in np.split(order, bounds):
+            for s in range(0, len(seg), SCORE_CHUNK):
+                chunk = seg[s : s + SCORE_CHUNK]
+                scores = self.node_scores[cols[chunk[0]]]
+                values[chunk] = np.einsum("nq,tq->nt", post[local[chunk]], scores)
+        return values
 
 
 def _prior_precision(slot_index, n_params: int, prior: ItemPrior | None) -> np.ndarray:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .data import as_labels
+from .data import as_labels, label_codes
 
 MIN_GROUP_PERSONS = 20
 
@@ -78,7 +78,7 @@ def person_groups(groups, person: np.ndarray, n_persons: int, name: str = "group
     g = as_labels(groups, name)
     if len(g) != len(person):
         raise ValueError(f"{name}: expected one group per response ({len(person)}), got {len(g)}")
-    labels, code = np.unique(g, return_inverse=True)
+    labels, code = label_codes(g)
     per = np.full(n_persons, -1, dtype=np.int64)
     per[person] = code
     bad = per[person] != code

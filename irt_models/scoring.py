@@ -27,7 +27,7 @@ import numpy as np
 from scipy.special import expit
 
 from . import quadrature as quad
-from .data import long_format
+from .data import label_codes, long_format
 from .estep import Design, block_posterior, group_order
 from .groups import person_groups
 from .models import log_probs
@@ -188,7 +188,7 @@ def marginal_loglik(
 
 def _prepare(cal, persons, items, responses, unknown_items, groups=None) -> _Prepared:
     p, i, r = long_format(persons, items, responses)
-    person_labels, person = np.unique(p, return_inverse=True)
+    person_labels, person = label_codes(p)
     group = None
     if groups is not None:
         if cal.groups is None:
@@ -199,7 +199,7 @@ def _prepare(cal, persons, items, responses, unknown_items, groups=None) -> _Pre
         if unknown:
             raise ValueError(f"groups: labels unknown to the calibration, e.g. {unknown[:5]}")
         group = np.array([known[lab] for lab in pg.labels.tolist()], dtype=np.int64)[pg.person]
-    item_labels, item_code = np.unique(i, return_inverse=True)
+    item_labels, item_code = label_codes(i)
     pos = cal.index(item_labels)
     if unknown_items == "raise" and np.any(pos < 0):
         missing = item_labels[pos < 0][:5].tolist()

@@ -22,6 +22,7 @@ import duckdb
 import numpy as np
 
 import irt_models
+from irt_models.blas import blas_threads
 from orchestration.irt.item_fit import SampledFit, sampled_sx2
 from orchestration.irt.item_health import without_unhealthy_anchors
 from orchestration.irt.responses import SkillCensus, SkillResponses, skill_responses
@@ -74,13 +75,24 @@ class SkillFit:
     sx2: SampledFit | None = None
 
 
+def item_categories(data: SkillResponses) -> dict[str, int]:
+    """Each item's highest declared number of categories among its responses.
+
+    One hash-based ``np.unique`` of the items per distinct number of categories (two or three
+    of them), ascending so the highest wins: no sort of the responses' item labels (1.4M
+    responses of a skill at M: 0.3 s instead of 1.9 s).
+    """
+    highest: dict[str, int] = {}
+    for k in np.unique(data.n_categories).tolist():
+        for item in np.unique(data.items[data.n_categories == k]).tolist():
+            highest[item] = int(k)
+    return dict(sorted(highest.items()))
+
+
 def calibrate_responses(
     data: SkillResponses, settings: IrtSettings, fixed: irt_models.Calibration | None
 ) -> irt_models.Calibration:
-    items, inverse = data.item_index
-    highest = np.zeros(len(items), dtype=np.int64)
-    np.maximum.at(highest, inverse, data.n_categories)
-    item_ncat = dict(zip(items.tolist(), highest.tolist(), strict=True))
+    item_ncat = item_categories(data)
     if fixed is not None:
         # Anchors keep the categories they were calibrated with (collapsed ones stay merged).
         for i, item in enumerate(fixed.items.tolist()):
@@ -218,8 +230,10 @@ def fit_skills(
     """Step 1: calibrate each skill on its settled items, in parallel threads.
 
     Each thread reads its own cursor, and the heavy numpy work releases the GIL; writes happen
-    afterwards, in the caller's thread. Skills whose learners' abilities the assignment needs
-    (``assigning_with``) have their responses read even when nothing of theirs is refitted.
+    afterwards, in the caller's thread. With more than one thread, OpenBLAS is limited to
+    ``settings.worker_blas_threads`` threads meanwhile (``irt_models.blas``). Skills whose
+    learners' abilities the assignment needs (``assigning_with``) have their responses read
+    even when nothing of theirs is refitted.
     ``progress(done, total)`` is called from the caller's thread as fits complete, in order.
     """
 
@@ -234,7 +248,9 @@ def fit_skills(
 
     fits = []
     progress(0, len(skills))
-    with ThreadPoolExecutor(max_workers=max(1, settings.workers)) as pool:
+    workers = max(1, min(settings.workers, len(skills)))
+    blas = settings.worker_blas_threads if workers > 1 else None
+    with blas_threads(blas), ThreadPoolExecutor(max_workers=workers) as pool:
         for fitted in pool.map(fit, skills):
             fits.append(fitted)
             progress(len(fits), len(skills))

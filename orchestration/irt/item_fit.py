@@ -52,7 +52,7 @@ def sampled_sx2(
     learners = np.unique(data.learners)
     if max_learners and len(learners) > max_learners:
         chosen = np.random.default_rng(SAMPLE_SEED).choice(learners, max_learners, replace=False)
-        keep = np.isin(data.learners, chosen)
+        keep = _among(data.learners, np.sort(chosen))
         n_learners = max_learners
     else:
         keep = np.ones(data.n, dtype=bool)
@@ -70,3 +70,12 @@ def sampled_sx2(
         p=fit.sx2_p[order],
         n_learners=n_learners,
     )
+
+
+def _among(values: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """``np.isin(values, chosen)`` for sorted ``chosen`` by binary search: no sort of
+    ``values`` (1.4M string labels of a skill at M: 0.1 s instead of about 1 s)."""
+    if not len(chosen):
+        return np.zeros(len(values), dtype=bool)
+    at = np.minimum(np.searchsorted(chosen, values), len(chosen) - 1)
+    return chosen[at] == values

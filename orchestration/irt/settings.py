@@ -24,6 +24,10 @@ class IrtSettings:
     multiple_groups: bool = True
     # Skills calibrated at once; numpy releases the GIL in the heavy parts.
     workers: int = 2
+    # OpenBLAS threads while more than one skill is calibrated at once (irt_models/blas.py):
+    # the workers already share the cores, and BLAS threads of each would oversubscribe them
+    # (two skills' fits at M: 1.3x slower summed over threads). 0 leaves BLAS as it is.
+    worker_blas_threads: int = 1
     # Spark engine: a skill with more responses than this is too large for one executor task;
     # its E-step is spread over all executors (orchestration/spark/irt_stage.py).
     executor_max_responses: int = 20_000_000
