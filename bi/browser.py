@@ -1,9 +1,10 @@
 """Open each dashboard in headless Chromium, check that every chart rendered, save screenshots.
 
 Logs in with the login form's own CSRF token (a form POST from the page), opens
-``/superset/dashboard/<slug>/`` and waits until every chart holder shows a canvas, an svg or a
-table, or an error. Needs Debian's ``chromium`` and ``chromium-driver`` (``make bi-browser``) and
-a running Superset (``make bi``). Runs in ``.venv-bi`` (Selenium comes with Superset).
+``/superset/dashboard/<slug>/`` and waits until every chart holder shows a canvas, a table or
+a big number's figure, or an error. Needs Debian's ``chromium`` and ``chromium-driver`` (``make
+bi-browser``) and a running Superset (``make bi``). Runs in ``.venv-bi`` (Selenium comes with
+Superset).
 
     .venv-bi/bin/python -m bi.browser URL USER PASSWORD OUT_DIR SLUG...
 """
@@ -20,7 +21,8 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 WIDTH, HEIGHT = 1500, 2200
 
-# Per chart holder: rendered (a canvas, svg or table), failed (an error box), or still loading.
+# Per chart holder: rendered (a canvas or a table, or a big number's figure), failed (an error
+# box), or still loading.
 STATE_JS = """
 return Array.from(document.querySelectorAll('[data-test="dashboard-component-chart-holder"]'))
   .filter(h => Array.from(h.classList).some(c => c.startsWith('dashboard-chart-id-')))
@@ -28,7 +30,7 @@ return Array.from(document.querySelectorAll('[data-test="dashboard-component-cha
     const name = (h.querySelector('[data-test="editable-title"], .header-title') || {}).textContent;
     const error = h.querySelector('[role="alert"], .alert-danger, .ant-alert-error,'
       + ' [data-test="error-tooltip"], [data-test="error-message"]');
-    const drawn = h.querySelector('canvas, table');
+    const drawn = h.querySelector('canvas, table, .superset-legacy-chart-big-number .header-line');
     const loading = h.querySelector('[data-test="loading-indicator"], .loading');
     return {name: (name || '').trim(), error: error ? error.textContent.slice(0, 200) : null,
             drawn: !!drawn, loading: !!loading};

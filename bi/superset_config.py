@@ -45,3 +45,8 @@ FEATURE_FLAGS = {
     "DASHBOARD_VIRTUALIZATION": False,
 }
 RLS_IN_SQLLAB = True
+# The company score chart (bi/superset/charts/bench_scores.yaml) is a Handlebars template that
+# draws each interval with positioned <div>s: the HTML sanitizer keeps their inline styles.
+HTML_SANITIZATION_SCHEMA_EXTENSIONS = {
+    "attributes": {tag: ["style", "title"] for tag in ("div", "span", "table", "tr", "th", "td")}
+}
