@@ -26,7 +26,8 @@ class IrtSettings:
     workers: int = 2
     # OpenBLAS threads while more than one skill is calibrated at once (irt_models/blas.py):
     # the workers already share the cores, and BLAS threads of each would oversubscribe them
-    # (two skills' fits at M: 1.3x slower summed over threads). 0 leaves BLAS as it is.
+    # (on two loaded cores a skill's 320 x 320 information inverse took 0.5-4 s with two BLAS
+    # threads, milliseconds with one). 0 leaves BLAS as it is.
     worker_blas_threads: int = 1
     # Spark engine: a skill with more responses than this is too large for one executor task;
     # its E-step is spread over all executors (orchestration/spark/irt_stage.py).
