@@ -44,7 +44,8 @@ def statement_texts_sql(path: Path, fmt: str) -> str:
             f"delim = {quote_literal(delimiter)}, quote = '', escape = '', "
             "auto_detect = false, strict_mode = false, null_padding = false, "
             f"max_line_size = {MAX_STATEMENT_BYTES}, encoding = 'utf-8')"
-            ") where nullif(trim(text), '') is not null"
+            # trim (Unicode blanks) costs more than parsing the line: a '{' first skips it.
+            ") where starts_with(text, '{') or nullif(trim(text), '') is not null"
         )
     return (
         "select unnest(statements) as text, unnest(range(1, len(statements) + 1)) as n from ("
@@ -67,25 +68,41 @@ HASH_ID_SQL = (
 
 
 def insert_statements_sql(texts_sql: str, load_id: int, file_path: str, source: str) -> str:
-    """INSERT ... SELECT of the statements of ``texts_sql`` (text, n) into raw.statements."""
-    minified = "json(text)::varchar"
+    """INSERT ... SELECT of the statements of ``texts_sql`` (text, n) into raw.statements.
+
+    Each text is parsed twice: ``json(text)``, its minified text (NULL where it is not valid
+    JSON, as ``json_valid`` says), and both members ``id`` and ``stored`` of that in one
+    ``json_extract``. A member absent is NULL there, a member ``null`` the JSON ``null``
+    (whose text ``->> '$'`` is NULL): a statement ``{"id": null, ...}`` has no statement_id,
+    one without ``id`` (or a JSON value that is not an object) takes the hash.
+    """
     return f"""
 insert into raw.statements
 select
     case
-        when not json_valid(text) then null
-        when json_type(text) = 'OBJECT' and json_exists(text, '$.id')
-            then json_extract_string(text, '$.id')
-        else {HASH_ID_SQL.format(text=minified)}
+        when minified is null then null
+        when is_object and members[1] is not null then members[1] ->> '$'
+        else {HASH_ID_SQL.format(text="minified")}
     end as statement_id,
-    case when json_valid(text) and json_type(text) = 'OBJECT'
-        then json_extract_string(text, '$.stored') end as stored,
-    case when json_valid(text) then {minified} else text end as statement,
+    case when is_object then members[2] ->> '$' end as stored,
+    coalesce(minified, text) as statement,
     {quote_literal(source)} as source,
     {load_id} as _load_id,
     {quote_literal(file_path)} as _source_file,
     n as _row_number
-from ({texts_sql})
+from (
+    select
+        text,
+        n,
+        minified,
+        starts_with(minified, '{{') as is_object,
+        case when starts_with(minified, '{{')
+            then json_extract(minified, ['$.id', '$.stored']) end as members
+    from (
+        select text, n, try(json(text))::varchar as minified
+        from ({texts_sql})
+    )
+)
 """
 
 

@@ -92,3 +92,46 @@ def test_tables_and_statements_give_the_same_marts(landings):
 
 def test_tables_and_statements_publish_the_same_serving_file(landings):
     assert_same_marts(landings["tables"]["served"], landings["xapi"]["served"])
+
+
+def test_raw_statements_keep_ids_stored_and_line_numbers(tmp_path):
+    """The columns the loader derives from each line, pinned: the statement's own id (a
+    number as its text, ``null`` as no id), else a UUID-shaped MD5 of the minified text (also
+    for a value that is not an object); ``stored``; blank lines (Unicode blanks too) counted,
+    not loaded; a line that is not JSON kept as landed, without an id."""
+    import hashlib
+
+    from orchestration.ingest import ingest_landing
+
+    lines = [
+        '{ "id" : "s1", "stored" : "2026-06-01T10:00:00Z", "x" : 1.50 }',
+        '{"id": 12.50}',
+        "",
+        '{"id": null, "stored": null}',
+        "  \u00a0",
+        '{"verb": {"id": "v"}}',
+        "[1, 2]",
+        "not json",
+        '\t{"id": "s2"}',
+    ]
+    (tmp_path / "statements").mkdir()
+    (tmp_path / "statements" / "a.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    def hashed(minified: str) -> str:
+        h = hashlib.md5(minified.encode()).hexdigest()
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+    with duckdb.connect() as con:
+        ingest_landing(con, tmp_path)
+        rows = con.execute(
+            "select _row_number, statement_id, stored, statement from raw.statements order by 1"
+        ).fetchall()
+    assert rows == [
+        (1, "s1", "2026-06-01T10:00:00Z", '{"id":"s1","stored":"2026-06-01T10:00:00Z","x":1.5}'),
+        (2, "12.5", None, '{"id":12.5}'),
+        (4, None, None, '{"id":null,"stored":null}'),
+        (6, hashed('{"verb":{"id":"v"}}'), None, '{"verb":{"id":"v"}}'),
+        (7, hashed("[1,2]"), None, "[1,2]"),
+        (8, None, None, "not json"),
+        (9, "s2", None, '{"id":"s2"}'),
+    ]
