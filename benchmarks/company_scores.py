@@ -162,7 +162,7 @@ def added_seconds(warehouse: Path) -> float:
         skills = skills_with_responses(con)
         now = datetime.now(UTC).replace(tzinfo=None)
         started = time.perf_counter()
-        run_group_scoring(con, skills, reference, IrtSettings().gain_periods, "bench", now)
+        run_group_scoring(con, skills, reference, "bench", now, IrtSettings())
         seconds = time.perf_counter() - started
         con.close()
     return seconds

@@ -141,19 +141,19 @@ def item_variance(fit, error: ItemError, fit_row) -> np.ndarray:
     keep = fit_row[error.person] >= 0
     who, row = fit_row[error.person[keep]], error.row[keep]
     n_rows = error.d_loglik.shape[1]
-    pairs, pair = np.unique(fit.code[who] * n_rows + row, return_inverse=True)
+    pairs, pair = _pair_index(fit.code[who] * n_rows + row, fit.G * n_rows)
     # responses summed per (group, row): one sparse product per prior score
     incidence = sparse.csc_matrix(
-        (np.ones(len(who)), (pair.reshape(-1), who)), shape=(len(pairs), len(fit.code))
+        (np.ones(len(who)), (pair, who)), shape=(len(pairs), len(fit.code))
     )
     g, r = pairs // n_rows, pairs % n_rows
-    d_score = np.zeros((2, 2, len(pairs)))  # (mu or log sigma, slope or location, pair)
+    summed = np.zeros((2, len(pairs), len(fit.nodes)))
     for lo in range(0, len(fit.code), CHUNK):
         hi = min(lo + CHUNK, len(fit.code))
         for a, h in enumerate(_centred_posteriors(fit, np.arange(lo, hi))):
-            summed = incidence[:, lo:hi] @ h
-            for b in range(2):
-                d_score[a, b] += (summed * error.d_loglik[b][r]).sum(axis=1)
+            summed[a] += incidence[:, lo:hi] @ h
+    # (mu or log sigma, slope or location, pair); each row's derivatives gathered once
+    d_score = np.einsum("apq,bpq->abp", summed, error.d_loglik[:, r], optimize=True)
     a, b, c = -fit.hess
     if fit.free:
         det = np.where(a * c - b * b > 0, a * c - b * b, np.nan)
@@ -167,6 +167,17 @@ def item_variance(fit, error: ItemError, fit_row) -> np.ndarray:
         per_item**2 + np.bincount(g * n_items + error.row_item[r], d_mean[1], fit.G * n_items) ** 2
     )
     return per_item.reshape(fit.G, n_items).sum(axis=1)
+
+
+def _pair_index(keys: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(keys, return_inverse=True)`` for keys in [0, n_keys): by a table of the
+    keys present instead of a sort of every response (the keys are few: groups x rows)."""
+    if n_keys > 50 * max(len(keys), 1):
+        return np.unique(keys, return_inverse=True)
+    present = np.zeros(n_keys, dtype=bool)
+    present[keys] = True
+    index = np.cumsum(present) - 1
+    return np.flatnonzero(present), index[keys]
 
 
 def _centred_posteriors(fit, rows):

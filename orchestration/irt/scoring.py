@@ -394,6 +394,6 @@ def run_scoring(
         """
     )
     # Company and peer group means from every learner's responses (irt.group_abilities).
-    summary.groups = run_group_scoring(con, skills, reference, settings.gain_periods, run_id, now)
+    summary.groups = run_group_scoring(con, skills, reference, run_id, now, settings)
     _abilities_overview(con, summary)
     return summary

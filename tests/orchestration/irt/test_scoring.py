@@ -10,6 +10,7 @@ import duckdb
 import numpy as np
 
 from orchestration.irt.calibration import run_calibration
+from orchestration.irt.group_scoring import run_group_scoring
 from orchestration.irt.scoring import run_scoring
 from orchestration.irt.settings import IrtSettings
 from orchestration.irt.verification import verify_scoring
@@ -133,3 +134,26 @@ def test_period_start_estimates_follow_each_run_and_equal_a_rescoring(tmp_path):
     assert runs.get("run1", 0) > 100 and runs.get("run2", 0) > 100
     check = verify_scoring(con)
     assert check.mismatches == [] and check.n_checked > 1000
+
+
+def test_group_scores_are_the_same_with_skills_scored_in_parallel(two_runs):
+    """run_group_scoring's workers score skills on their own cursors: the rows equal one
+    worker's, in the same order."""
+    con = two_runs["con"]
+    now = START + timedelta(days=10)
+    reference = con.execute("select max(as_of) from irt.group_abilities").fetchone()[0]
+    query = "select * exclude (scored_at, run_id) from irt.{} order by skill_id, {}"
+    tables = {
+        "group_abilities": "group_type, group_value",
+        "company_gains": "company_id, period_days",
+    }
+    outcomes = []
+    for workers in (1, 2):
+        settings = IrtSettings(workers=workers, gain_periods=(7,))
+        summary = run_group_scoring(con, list(SKILLS), reference, f"w{workers}", now, settings)
+        outcomes.append(
+            (summary.groups, summary.gains)
+            + tuple(con.execute(query.format(t, o)).fetchall() for t, o in tables.items())
+        )
+    assert outcomes[0][0] > 0
+    assert outcomes[0] == outcomes[1]
