@@ -31,6 +31,8 @@ from orchestration import recovery
 from orchestration.refresh_guard import EXIT_BUSY, RefreshLock
 from orchestration.settings import REPO_ROOT
 
+pytestmark = pytest.mark.slow  # child processes, signals and waits: about 15 s
+
 
 @pytest.fixture
 def home(tmp_path) -> Path:

@@ -26,6 +26,8 @@ from orchestration.dbt_project import DbtCommandError, isolated_dbt_env, run_dbt
 from orchestration.ingest import ensure_raw_schema
 from orchestration.irt.tables import ensure_irt_schema
 
+pytestmark = pytest.mark.slow  # dbt builds of the marts on a small warehouse: about 40 s
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -21,9 +21,12 @@ from orchestration.settings import REPO_ROOT
 SHARED = REPO_ROOT.parent / "shared" / "data"
 CATALOG_LEARNER = "32e08e30-f8ae-4ce2-94a8-c2bfe38a70cb"
 
-pytestmark = pytest.mark.skipif(
-    not (SHARED / "xapi").is_dir(), reason="../shared/data (the real statements) is not here"
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not (SHARED / "xapi").is_dir(), reason="../shared/data (the real statements) is not here"
+    ),
+    pytest.mark.slow,  # dbt builds of every real statement: about 15 s
+]
 
 
 def deep_merge(base: dict, case: dict) -> dict:

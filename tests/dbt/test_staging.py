@@ -21,6 +21,8 @@ import pytest
 from orchestration.dbt_project import isolated_dbt_env, run_dbt
 from orchestration.ingest import ENTITIES, ensure_raw_schema
 
+pytestmark = pytest.mark.slow  # dbt builds of the staging chain: about 30 s
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # Contract columns per raw table, required first, as the ingest asset creates them.

@@ -14,6 +14,8 @@ import pytest
 from orchestration.dbt_project import isolated_dbt_env, run_dbt
 from orchestration.ingest import ingest_landing
 
+pytestmark = pytest.mark.slow  # dbt builds over several refreshes: about 30 s
+
 HOME = "https://lms.example"
 COURSE = {
     "id": f"{HOME}/courses/k1",
