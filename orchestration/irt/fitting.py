@@ -15,19 +15,18 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import duckdb
 import numpy as np
 
 import irt_models
-from irt_models.blas import blas_threads
 from orchestration.irt.item_fit import SampledFit, sampled_sx2
 from orchestration.irt.item_health import without_unhealthy_anchors
 from orchestration.irt.responses import SkillCensus, SkillResponses, skill_responses
 from orchestration.irt.settings import IrtSettings
 from orchestration.irt.tables import stored_calibration, stored_items
+from orchestration.irt.threads import map_skills
 from orchestration.progress import ProgressCallback, no_progress
 
 
@@ -229,11 +228,9 @@ def fit_skills(
 ) -> list[SkillFit]:
     """Step 1: calibrate each skill on its settled items, in parallel threads.
 
-    Each thread reads its own cursor, and the heavy numpy work releases the GIL; writes happen
-    afterwards, in the caller's thread. With more than one thread, OpenBLAS is limited to
-    ``settings.worker_blas_threads`` threads meanwhile (``irt_models.blas``). Skills whose
-    learners' abilities the assignment needs (``assigning_with``) have their responses read
-    even when nothing of theirs is refitted.
+    Threads as :func:`map_skills` runs them; writes happen afterwards, in the caller's
+    thread. Skills whose learners' abilities the assignment needs (``assigning_with``) have
+    their responses read even when nothing of theirs is refitted.
     ``progress(done, total)`` is called from the caller's thread as fits complete, in order.
     """
 
@@ -248,12 +245,9 @@ def fit_skills(
 
     fits = []
     progress(0, len(skills))
-    workers = max(1, min(settings.workers, len(skills)))
-    blas = settings.worker_blas_threads if workers > 1 else None
-    with blas_threads(blas), ThreadPoolExecutor(max_workers=workers) as pool:
-        for fitted in pool.map(fit, skills):
-            fits.append(fitted)
-            progress(len(fits), len(skills))
+    for fitted in map_skills(fit, skills, settings):
+        fits.append(fitted)
+        progress(len(fits), len(skills))
     return fits
 
 

@@ -23,7 +23,6 @@ Every run computes the tables from all responses of every skill after the learne
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -31,10 +30,10 @@ import duckdb
 import numpy as np
 
 import irt_models
-from irt_models.blas import blas_threads
 from orchestration.irt.responses import ASSIGNED_RESPONSES, SkillResponses
 from orchestration.irt.settings import IrtSettings
 from orchestration.irt.tables import finite_or_none, insert_columns, stored_calibration
+from orchestration.irt.threads import map_skills
 
 # Peer group types as the marts name them, with the company attribute that defines each.
 PEER_GROUP_TYPES = {
@@ -305,10 +304,9 @@ def run_group_scoring(
 ) -> GroupScoringSummary:
     """Rewrite irt.group_abilities and irt.company_gains for every skill.
 
-    ``settings.workers`` skills are scored at once, each on its own cursor (numpy and scipy
-    release the GIL in the large array operations), with OpenBLAS at
-    ``settings.worker_blas_threads`` then, as in the calibration; rows come out in the skills'
-    order whatever the workers. Company gains over ``settings.gain_periods``.
+    Skills are scored in threads as the calibration fits them (:func:`map_skills`), each on
+    its own cursor; rows come out in the skills' order whatever the workers. Company gains
+    over ``settings.gain_periods``.
     """
     started = time.perf_counter()
     groups, gains = [], []
@@ -319,13 +317,9 @@ def run_group_scoring(
             con.cursor(), skill_id, reference, settings.gain_periods, members_sql
         )
 
-    todo = skills if reference is not None else []
-    workers = max(1, min(settings.workers, len(todo)))
-    blas = settings.worker_blas_threads if workers > 1 else None
-    with blas_threads(blas), ThreadPoolExecutor(max_workers=workers) as pool:
-        for g, c in pool.map(score, todo):
-            groups += g
-            gains += c
+    for g, c in map_skills(score, skills if reference is not None else [], settings):
+        groups += g
+        gains += c
     con.execute("begin transaction")
     try:
         replace_rows(
