@@ -252,10 +252,8 @@ def test_make_run_waits_for_a_live_run_in_the_pool_and_sigterm_ends_the_wait(hom
     first = proc.stdout.readline()
     assert first.startswith(f"Waiting for run {live[:8]} of "), first
     assert f"(pid {os.getpid()}, in dbt staging) to end" in first
-    sent = time.monotonic()
     proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=30)
-    assert time.monotonic() - sent < 3
+    proc.wait(timeout=60)  # the live run never ends: only the signal ends the wait
     assert proc.returncode != 0
 
 
@@ -287,10 +285,10 @@ def test_sigterm_ends_a_run_that_dagster_keeps_from_seeing_it(home):
     )
     word, child = proc.stdout.readline().split()
     assert word == "spinning"
-    sent = time.monotonic()
     proc.send_signal(signal.SIGTERM)
-    output, _ = proc.communicate(timeout=30)
-    assert time.monotonic() - sent < 5
+    # The loop never ends by itself and its child sleeps 120 s: ending at all is the watcher's
+    # doing (a wall-clock bound would fail on a loaded machine, not on a broken watcher).
+    output, _ = proc.communicate(timeout=60)
     assert proc.returncode == 128 + signal.SIGTERM, output
     assert "SIGTERM" in output
     assert recovery.process_start(int(child)) is None  # its child was stopped too
