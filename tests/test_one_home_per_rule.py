@@ -117,3 +117,20 @@ def test_the_irt_tables_are_declared_only_in_the_dbt_source_yml() -> None:
         [path for path in tracked("*.py", "*.sql") if "tests" not in path.parts],
     )
     assert copies == [], "\n".join(copies)
+
+
+def test_a_models_not_null_columns_are_one_test() -> None:
+    """A column that must not be NULL is listed in its model's ``not_null_columns`` test, one
+    scan of the model, not a ``not_null`` test of its own (a query each, a Spark job each)."""
+    one_per_column = []
+    for path in tracked("dbt_project/models/*.yml"):
+        for model in yaml.safe_load(path.read_text(encoding="utf-8")).get("models") or []:
+            for column in model.get("columns") or []:
+                tests = column.get("data_tests") or column.get("tests") or []
+                if "not_null" in tests or any(
+                    isinstance(t, dict) and "not_null" in t for t in tests
+                ):
+                    one_per_column.append(f"{path.name}: {model['name']}.{column['name']}")
+    assert one_per_column == [], "list them in the model's not_null_columns test:\n" + "\n".join(
+        one_per_column
+    )
