@@ -1,7 +1,7 @@
 """score_groups: group latent means by marginal ML with the items fixed.
 
 Guards: on a small case the estimate, its SE and the spread equal a direct computation
-(scipy's adaptive integration of each person's likelihood against the normal density, a
+(Gauss-Hermite integration of each person's likelihood against the normal density, a
 general-purpose optimiser and a finite-difference Hessian), and the item-parameter part of the
 SE equals finite differences of the estimate over every item parameter; by simulation over
 many groups the mean is unbiased, the SE matches the spread of the estimates and 95% intervals
@@ -14,8 +14,8 @@ import dataclasses
 
 import numpy as np
 import pytest
-from scipy import integrate, optimize
-from scipy.special import expit, logsumexp
+from scipy import optimize
+from scipy.special import expit, log_expit, logsumexp
 
 import irt_models as irt
 
@@ -40,19 +40,21 @@ def draw(theta, slope, difficulty, items_per_person, rng):
     return persons, items, (rng.random(len(p)) < p).astype(int)
 
 
+# Gauss-Hermite nodes and weights: the integral against a normal density, independent of the
+# code's equally spaced grid (and, unlike scipy's adaptive quad per person, vectorised).
+GH_NODES, GH_WEIGHTS = np.polynomial.hermite.hermgauss(160)
+
+
 def direct_loglik(mu, log_sd, persons, items, responses, slope, difficulty, prior=None):
-    """sum_p log integral prod_j P(y_pj | theta) N(theta; mu, sd) dtheta, by scipy.quad."""
+    """sum_p log integral prod_j P(y_pj | theta) N(theta; mu, sd) dtheta, by Gauss-Hermite."""
     sd = np.exp(log_sd)
-    total = 0.0
-    for p in np.unique(persons):
-        j, y = items[persons == p], responses[persons == p]
-
-        def f(theta, j=j, y=y):
-            q = expit(slope[j] * (theta - difficulty[j]))
-            like = np.prod(np.where(y == 1, q, 1 - q))
-            return like * np.exp(-0.5 * ((theta - mu) / sd) ** 2) / (sd * np.sqrt(2 * np.pi))
-
-        total += np.log(integrate.quad(f, -8, 8, epsabs=1e-13, limit=200)[0])
+    theta = mu + np.sqrt(2.0) * sd * GH_NODES  # the normal density's nodes
+    z = slope[items][:, None] * (theta[None, :] - difficulty[items][:, None])
+    log_p = log_expit(np.where(responses[:, None] == 1, z, -z))
+    per_person = np.zeros((int(persons.max()) + 1, len(theta)))
+    np.add.at(per_person, persons, log_p)
+    per_person = per_person[np.unique(persons)]
+    total = logsumexp(per_person + np.log(GH_WEIGHTS / np.sqrt(np.pi)), axis=1).sum()
     if prior is not None:
         total -= 0.5 * (log_sd - np.log(prior[0])) ** 2 / prior[1] ** 2
     return total
