@@ -51,9 +51,9 @@ def direct_loglik(mu, log_sd, persons, items, responses, slope, difficulty, prio
     theta = mu + np.sqrt(2.0) * sd * GH_NODES  # the normal density's nodes
     z = slope[items][:, None] * (theta[None, :] - difficulty[items][:, None])
     log_p = log_expit(np.where(responses[:, None] == 1, z, -z))
-    per_person = np.zeros((int(persons.max()) + 1, len(theta)))
-    np.add.at(per_person, persons, log_p)
-    per_person = per_person[np.unique(persons)]
+    person = np.unique(persons, return_inverse=True)[1]
+    per_person = np.zeros((person.max() + 1, len(theta)))
+    np.add.at(per_person, person, log_p)
     total = logsumexp(per_person + np.log(GH_WEIGHTS / np.sqrt(np.pi)), axis=1).sum()
     if prior is not None:
         total -= 0.5 * (log_sd - np.log(prior[0])) ** 2 / prior[1] ** 2
