@@ -92,13 +92,19 @@ class Warehouse(dg.ConfigurableResource):
         return load_responses_to_score
 
     @contextmanager
-    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    def connect(
+        self, read_only: bool = False, memory_limit: str | None = None
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection to the warehouse; ``memory_limit`` (DuckDB's syntax, ``'6GB'``) bounds
+        its buffer pool, DuckDB's default being 80% of the machine's memory."""
         path = self.resolved_path()
         path.parent.mkdir(parents=True, exist_ok=True)
         con = duckdb.connect(str(path), read_only=read_only)
         try:
             # Timestamps are UTC everywhere (ICU is built in, but only loads after connect).
             con.execute("set TimeZone = 'UTC'")
+            if memory_limit:
+                con.execute(f"set memory_limit = '{memory_limit}'")
             yield con
         finally:
             con.close()

@@ -28,6 +28,15 @@ DEFAULTS = {
     "SKILLGAP_SPARK_HOME": "data/spark",
 }
 ENGINES = ("duckdb", "spark")
+# DuckDB's memory limit in dbt (profiles.yml) and in the file ingest: beyond it DuckDB spills to
+# disk, so neither grows with the data (a statements file of any size loads within it).
+DUCKDB_MEMORY_LIMIT = "6GB"
+
+
+def duckdb_memory_limit(env: Mapping[str, str] | None = None) -> str:
+    """``$SKILLGAP_DUCKDB_MEMORY_LIMIT``, or its default (the same as dbt's profile)."""
+    env = os.environ if env is None else env
+    return env.get("SKILLGAP_DUCKDB_MEMORY_LIMIT") or DUCKDB_MEMORY_LIMIT
 
 
 def is_uri(landing) -> bool:
