@@ -27,7 +27,7 @@ import duckdb
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-STATEMENT_BYTES = 915  # the length of the statement below, newline included
+STATEMENT_BYTES = 915  # about the length of the statement below, newline included (ids vary)
 
 
 def write_statements(path: Path, n: int, gzip: bool) -> None:

@@ -28,15 +28,9 @@ DEFAULTS = {
     "SKILLGAP_SPARK_HOME": "data/spark",
 }
 ENGINES = ("duckdb", "spark")
-# DuckDB's memory limit in dbt (profiles.yml) and in the file ingest: beyond it DuckDB spills to
-# disk, so neither grows with the data (a statements file of any size loads within it).
+# DuckDB's memory limit in dbt (profiles.yml, which repeats this default) and in the file
+# ingest: beyond it DuckDB spills to disk, so a statements file of any size loads within it.
 DUCKDB_MEMORY_LIMIT = "6GB"
-
-
-def duckdb_memory_limit(env: Mapping[str, str] | None = None) -> str:
-    """``$SKILLGAP_DUCKDB_MEMORY_LIMIT``, or its default (the same as dbt's profile)."""
-    env = os.environ if env is None else env
-    return env.get("SKILLGAP_DUCKDB_MEMORY_LIMIT") or DUCKDB_MEMORY_LIMIT
 
 
 def is_uri(landing) -> bool:
@@ -60,6 +54,8 @@ class Settings:
     # spark engine: metastore, warehouse and conf of the local Spark; its master
     spark_home: Path = REPO_ROOT / DEFAULTS["SKILLGAP_SPARK_HOME"]
     spark_master: str = "local[2]"
+    # $SKILLGAP_DUCKDB_MEMORY_LIMIT (DuckDB's syntax); dbt reads the variable itself
+    duckdb_memory_limit: str = DUCKDB_MEMORY_LIMIT
 
     def as_env(self) -> dict[str, str]:
         """The variables to export so that child processes (dbt, dagster) agree with us."""
@@ -127,6 +123,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         warehouse=get("SKILLGAP_WAREHOUSE"),
         serving=get("SKILLGAP_SERVING"),
         dagster_home=get("DAGSTER_HOME"),
+        duckdb_memory_limit=env.get("SKILLGAP_DUCKDB_MEMORY_LIMIT") or DUCKDB_MEMORY_LIMIT,
     )
 
 

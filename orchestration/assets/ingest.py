@@ -13,7 +13,7 @@ from orchestration.ingest import (
 from orchestration.ingest.lrs import pull_statements, read_cursor
 from orchestration.progress import progress_logger
 from orchestration.resources import Landing, LearningRecordStore, Warehouse
-from orchestration.settings import duckdb_memory_limit
+from orchestration.settings import load_settings
 
 LEDGER_KEY = dg.AssetKey(["raw", "load_ledger"])
 LRS_KEY = dg.AssetKey(["raw", "lrs_pulls"])
@@ -84,7 +84,7 @@ def ingest_landing_files(context: dg.AssetExecutionContext, warehouse: Warehouse
     if warehouse.engine == "spark":
         report, failures, totals = ingest_on_spark(warehouse.spark(), landing_dir, progress)
     else:
-        with warehouse.connect(memory_limit=duckdb_memory_limit()) as con:
+        with warehouse.connect(memory_limit=load_settings().duckdb_memory_limit) as con:
             report = ingest_landing(con, landing_dir, progress=progress)
             failures = unresolved_failures(con, landing_dir)
             totals = dict(con.execute(TOTALS_SQL).fetchall())

@@ -140,8 +140,10 @@ def load_statements_file(
 def line_too_long_message(error: str, file_path: str) -> str | None:
     """What to say when DuckDB's line reader stopped at a line over ``MAX_LINE_BYTES``; None
     for any other error."""
-    found = re.search(r"CSV Error on Line: (\d+).*Actual Size:\s*(\d+) bytes", error, re.S)
-    if found is None or "Maximum line size" not in error:
+    found = re.search(
+        r"CSV Error on Line: (\d+).*Maximum line size.*Actual Size:\s*(\d+) bytes", error, re.S
+    )
+    if found is None:
         return None
     line, size = int(found.group(1)), int(found.group(2))
     return (
