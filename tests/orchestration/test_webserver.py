@@ -31,8 +31,9 @@ STARTUP_TIMEOUT = 240  # seconds: the code location parses the dbt project on lo
 # Seconds the group may take to empty after `dagster dev` exits. The signal to the group can kill
 # a code server before the webserver or daemon has begun its own shutdown; their monitor thread
 # (polling every 5 s) then starts the code server again, too late for the signal. That server
-# stops by itself once it misses heartbeats for 45 s (Dagster's WEBSERVER_GRPC_SERVER_HEARTBEAT_TTL),
-# after loading the code location: allow both, so the test still fails on a process that stays.
+# stops by itself once it misses heartbeats for 45 s (Dagster's
+# WEBSERVER_GRPC_SERVER_HEARTBEAT_TTL), after loading the code location: allow both, so the
+# test still fails on a process that stays.
 STRAY_CODE_SERVER_TIMEOUT = 150
 ASSETS_QUERY = """
 {
