@@ -177,6 +177,10 @@ def rest_score_strata(total, person, category):
     return (total[person] - category).astype(np.int64)
 
 
+# Decimals of theta kept for the quantile bands: far below any real difference in ability.
+THETA_DECIMALS = 9
+
+
 def theta_strata(theta, item, n_items: int, n_strata: int):
     """Stratum of each response: quantile band of the person's theta among the item's
     respondents (both groups pooled), ``n_strata`` bands of about equal counts; persons
@@ -195,6 +199,10 @@ def theta_strata(theta, item, n_items: int, n_strata: int):
     ndarray of shape (n_responses,) of int
     """
     strata = np.zeros(len(item), dtype=np.int64)
+    # Rounded so that equal response patterns share a band whatever the floating-point noise
+    # of their EAPs (1e-13 apart when the persons fell in different blocks of a BLAS product):
+    # a band edge falls on such tied values, and noise would split the tie at random.
+    theta = np.round(np.asarray(theta, dtype=float), THETA_DECIMALS)
     q = np.linspace(0, 1, n_strata + 1)[1:-1]
     # One sort by item, then each item's rows are a slice (a mask per item is O(items x rows)).
     order = np.argsort(item, kind="stable")

@@ -257,3 +257,17 @@ def test_purified_reference_undoes_the_dilution_by_a_second_dif_group():
         assert gap_purified < 0.75 * gap_plain, (gap_purified, gap_plain)
         clean = (purified.focal == focal) & ~np.isin(purified.item, DIF_ITEMS)
         assert np.mean(purified.p_adjusted[clean] < 0.05) <= 0.1
+
+
+def test_equal_thetas_share_a_band_whatever_their_floating_point_noise():
+    """Equal response patterns can get EAPs 1e-13 apart (persons in different blocks of a BLAS
+    product); a band edge that falls on such a tie must not split it at random."""
+    from irt_models.mantel_haenszel import theta_strata
+
+    rng = np.random.default_rng(3)
+    theta = np.repeat(np.round(rng.normal(size=40), 3), 25)  # 40 patterns, 25 persons each
+    noisy = theta + rng.choice([-1e-13, 0.0, 1e-13], size=len(theta))
+    item = np.zeros(len(theta), dtype=np.int64)
+    clean = theta_strata(theta, item, 1, 10)
+    assert len(np.unique(clean)) > 5
+    assert np.array_equal(theta_strata(noisy, item, 1, 10), clean)

@@ -211,3 +211,38 @@ def test_dif_is_tested_again_once_due_and_drift_on_every_run(health):
     assert passes == [(int(base * 1.05) + 1, "run4")]
     assert rerun("run5", int(base * 1.05) + 1, iterations=12) == (1, [("run5",)])
     assert rerun("run6", int(base * 1.05) + 1, full=True) == (1, [("run6",)])
+
+
+def test_item_health_is_the_same_with_skills_checked_in_parallel(
+    tmp_path, write_intermediate_module
+):
+    """run_item_health's workers check skills on their own cursors (two at a time, as the
+    calibration fits them): the DIF and drift rows equal one worker's, value for value."""
+    rows = [r for r in simulated_rows(seed=9) if int(r[1][1:]) < 2000]
+    rows += [("beta", learner, "b" + item, *rest) for _, learner, item, *rest in rows]
+    items = [(f"{p}item_{i:02d}", skill, 0, True) for p, skill in (("", "alpha"), ("b", "beta"))
+             for i in range(30)]  # fmt: skip
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    write_intermediate_module(con, rows, items)
+    con.execute(
+        "create schema staging; create table staging.stg_companies as select 'C' || i as "
+        "company_id, ['DE', 'FR', 'IT'][i % 3 + 1] as country, 'software' as industry, "
+        "'51-200' as size_band from range(6) as t(i)"
+    )
+    now = START + timedelta(days=DAYS)
+    run_calibration(con, "run1", now, IrtSettings(multiple_groups=False))
+    outcomes = []
+    for workers in (1, 2):
+        settings = IrtSettings(multiple_groups=False, keep_flagged_items=True, workers=workers)
+        run_item_health(con, f"w{workers}", now, settings)
+        outcomes.append(
+            tuple(
+                con.execute(
+                    f"select * exclude (run_id, computed_at) from irt.{table} order by all"
+                ).fetchall()
+                for table in ("item_dif", "item_drift")
+            )
+        )
+    dif, drift = outcomes[0]
+    assert {row[0] for row in dif} == {row[0] for row in drift} == {"alpha", "beta"}
+    assert outcomes[0] == outcomes[1]
