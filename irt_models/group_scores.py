@@ -196,9 +196,11 @@ class _Fit:
         self.t = np.full(n_groups, self.prior_t if self.free else np.log(spread))
         self.grad = self.hess = None
 
-    def pass_(self, mu, t, derivatives, rows):
+    def pass_(self, mu, t, derivatives, rows, groups=None):
         """Objective per group over the persons ``rows`` (the other groups' entries are
-        meaningless); with ``derivatives`` also the gradient and Hessian."""
+        meaningless); with ``derivatives`` also the gradient and Hessian at (mu, t), stored
+        for the groups of the mask ``groups`` (default: all), whose persons ``rows`` must
+        cover; the other groups keep theirs."""
         sig = np.exp(t)
         u0 = (self.nodes[None, :] - mu[:, None]) / sig[:, None]
         z0 = -0.5 * u0 * u0
@@ -225,10 +227,8 @@ class _Fit:
         if self.free:
             obj -= 0.5 * (t - self.prior_t) ** 2 / self.prior_var
         if derivatives:
-            self.post_var_u = acc[1].copy()  # sum over persons of Var(u_p | y_p)
-            self.post_cov_u_u2 = acc[3].copy()  # sum over persons of Cov(u_p, u_p^2 | y_p)
             prior = np.array(_moments(w0 / s0, u0)) * self.n
-            self._derivatives(acc - prior, sig, t)
+            self._derivatives(acc, prior, sig, t, groups)
         return obj
 
     def _log_space(self, r, mu, sig, derivatives, obj, acc):
@@ -246,18 +246,25 @@ class _Fit:
             for k, v in enumerate(_moments(w, u)):
                 acc[k] += np.bincount(c, v, self.G)
 
-    def _derivatives(self, d, sig, t):
-        # d: summed posterior minus prior moments; Louis's identity for the Hessian.
-        eu, varu, eu2, cov, varu2 = d
-        self.grad = np.stack([eu / sig, eu2])
-        self.eu2 = eu2
+    def _derivatives(self, acc, prior, sig, t, groups):
+        # Summed posterior minus prior moments; Louis's identity for the Hessian.
+        eu, varu, eu2, cov, varu2 = acc - prior
+        grad = np.stack([eu / sig, eu2])
         h_mm = varu / sig**2
         h_mt = (cov - 2 * eu) / sig
         h_tt = varu2 - 2 * eu2
         if self.free:
-            self.grad[1] -= (t - self.prior_t) / self.prior_var
+            grad[1] -= (t - self.prior_t) / self.prior_var
             h_tt = h_tt - 1.0 / self.prior_var
-        self.hess = np.stack([h_mm, h_mt, h_tt])
+        hess = np.stack([h_mm, h_mt, h_tt])
+        if groups is None or self.grad is None:
+            self.grad, self.hess, self.eu2 = grad, hess, eu2
+            self.post_var_u = acc[1].copy()  # sum over persons of Var(u_p | y_p)
+            self.post_cov_u_u2 = acc[3].copy()  # sum over persons of Cov(u_p, u_p^2 | y_p)
+            return
+        self.grad[:, groups], self.hess[:, groups] = grad[:, groups], hess[:, groups]
+        self.eu2[groups] = eu2[groups]
+        self.post_var_u[groups], self.post_cov_u_u2[groups] = acc[1][groups], acc[3][groups]
 
     def step(self):
         g, (a, b, c) = self.grad, self.hess
@@ -302,14 +309,19 @@ class _Fit:
             # A Newton step this short, taken where the Hessian is negative definite, is in the
             # quadratic zone: it is taken without evaluating the objective (a pass saved).
             check = (np.maximum(np.abs(d_mu), np.abs(d_t)) >= SHORT_STEP) & ~converged
+            # The pass that tests a step also gives the derivatives at it: a group whose step
+            # is taken needs no second pass before its next step.
+            evaluated = np.zeros(self.G, dtype=bool)
             worse = np.zeros(self.G, dtype=bool)
             for _ in range(12):  # halve the steps that do not increase the objective
                 mu = np.clip(self.mu + scale * d_mu, *MEAN_BOUNDS)
                 t = np.clip(self.t + scale * d_t, *LOG_SD_BOUNDS)
                 if not check.any():
                     break
-                new = self.pass_(mu, t, False, np.flatnonzero(check[self.code]))
+                new = self.pass_(mu, t, True, np.flatnonzero(check[self.code]), check)
                 worse = (new < obj - 1e-10 * (1.0 + np.abs(obj))) & check
+                taken = check & ~worse
+                obj[taken], evaluated[taken] = new[taken], True
                 if not worse.any():
                     break
                 scale[worse] *= 0.5
@@ -318,13 +330,15 @@ class _Fit:
             keep = ~worse & ~converged
             self.mu[keep], self.t[keep] = mu[keep], t[keep]
             converged |= (moved < tol) | worse
-            # Only the persons of groups still moving are passed over again; the last pass
-            # (derivatives at the estimates) covers every person.
-            rows = np.flatnonzero(~converged[self.code])
             if converged.all():
                 break
-            new = self.pass_(self.mu, self.t, True, rows)
-            obj[~converged] = new[~converged]
+            # Groups still moving whose short step was taken untested: derivatives at their
+            # new estimates from their persons alone. The last pass (derivatives at the
+            # estimates) covers every person.
+            stale = ~converged & ~evaluated
+            if stale.any():
+                new = self.pass_(self.mu, self.t, True, np.flatnonzero(stale[self.code]), stale)
+                obj[stale] = new[stale]
         self.pass_(self.mu, self.t, True, np.arange(len(self.code)))
         return converged
 
