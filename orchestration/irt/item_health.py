@@ -96,12 +96,13 @@ class HealthSummary:
 
 def skill_health_data(con: duckdb.DuckDBPyConnection, skill_id: str) -> dict:
     """The skill's responses on its scoring items, with each learner's company attributes
-    (fetchnumpy columns). Learners are integer codes in learner_id order (``learner``): the
-    tests only match a learner's responses with their theta, and every sort and lookup on
-    integers costs a fraction of one on the id strings (at M, string handling was most of a
-    skill's scoring and drift test)."""
+    (fetchnumpy columns), typed once for the scoring, DIF and drift tests that read them.
+    Learners are integer codes in learner_id order (``learner``): the tests only match a
+    learner's responses with their theta, and every sort and lookup on integers costs a
+    fraction of one on the id strings (at M, string handling was most of a skill's scoring and
+    drift test). Item ids are strings (``item_id``)."""
     groupings = ", ".join(f"companies.{column} as {name}" for name, column in GROUPINGS.items())
-    return con.execute(
+    data = con.execute(
         f"""
         select dense_rank() over (order by responses.learner_id) - 1 as learner,
                responses.item_id, responses.response,
@@ -114,14 +115,16 @@ def skill_health_data(con: duckdb.DuckDBPyConnection, skill_id: str) -> dict:
         """,
         {"skill": skill_id, "unfit": list(UNFIT_FLAGS)},
     ).fetchnumpy()
+    data["learner"] = np.asarray(data["learner"], dtype=np.int64)
+    data["item_id"] = np.asarray(data["item_id"]).astype(str)
+    return data
 
 
 def skill_scores(data: dict, cal: irt_models.Calibration) -> irt_models.Scores:
     """EAP thetas from every scoring response, the item under test included, with the common
     prior: the matching criterion dif() asks for (a learner's stored theta may be missing or
     from older parameters)."""
-    learners = np.asarray(data["learner"], dtype=np.int64)
-    items = np.asarray(data["item_id"]).astype(str)
+    learners, items = data["learner"], data["item_id"]
     known = cal.index(items) >= 0
     scores = irt_models.score(cal, learners[known], items[known], data["response"][known])
     # Learners with responses only on items that do not score: the prior mean, as score() does.
@@ -145,8 +148,7 @@ def skill_dif(
     """DIF columns of one skill: per grouping, every group with enough responses against all
     other learners, in one dif() call (Benjamini-Hochberg over the grouping's items and
     groups)."""
-    learners = np.asarray(data["learner"], dtype=np.int64)
-    items = np.asarray(data["item_id"]).astype(str)
+    learners, items = data["learner"], data["item_id"]
     keep = np.isin(items, binary)
     if not keep.any():
         return []
@@ -215,10 +217,9 @@ def skill_drift(
     settings: IrtSettings,
 ) -> dict[str, np.ndarray]:
     """Drift columns of one skill: every scoring item, every window with responses."""
-    learners = np.asarray(data["learner"], dtype=np.int64)
     times = np.asarray(data["submitted_at"]).astype("datetime64[us]")
     result = irt_models.drift(
-        cal, learners, np.asarray(data["item_id"]).astype(str), np.asarray(data["response"]),
+        cal, data["learner"], data["item_id"], np.asarray(data["response"]),
         times, theta=scores,
         window=np.timedelta64(settings.drift_window_days, "D"),
         threshold=settings.drift_threshold, direction=settings.drift_direction,
