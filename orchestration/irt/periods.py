@@ -21,10 +21,15 @@ class GainPeriod:
     start: datetime
     previous_start: datetime | None
 
-    def moved_window(self) -> tuple[datetime, datetime] | None:
-        """(low, high]: responses in it change estimates as of the start; None: all do."""
+    def moved_window(self) -> tuple[datetime | None, datetime]:
+        """(low, high]: the responses whose learners' estimates as of the start must be
+        computed. Without a previous start (no estimate stored yet) low is None: every
+        response up to the start. A learner with none has no estimate as of the start, so a
+        period longer than the history moves nobody (not everyone: every daily run of a
+        warehouse younger than its longest period then re-scored every learner as of every
+        start, 510k estimates a day at M)."""
         if self.previous_start is None:
-            return None
+            return None, self.start
         return min(self.start, self.previous_start), max(self.start, self.previous_start)
 
 

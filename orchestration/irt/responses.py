@@ -235,17 +235,17 @@ def signature_sql(moved: str) -> str:
 
 def moved_responses_sql(periods: list[GainPeriod]) -> str:
     """SQL true for a response in a window a period start moved over since the previous run
-    (the only way an estimate as of the start changes without the signature); true for every
-    response when a period has no previous start."""
+    (the only way an estimate as of the start changes without the signature); for a period
+    with no previous start, true for every response up to its start."""
     windows = []
     for period in periods:
-        window = period.moved_window()
-        if window is None:
-            windows.append("true")
-        elif window[0] < window[1]:
+        low, high = period.moved_window()
+        up_to = f"responses.submitted_at <= '{high.isoformat(sep=' ')}'::timestamp"
+        if low is None:
+            windows.append(f"({up_to})")
+        elif low < high:
             windows.append(
-                f"(responses.submitted_at > '{window[0].isoformat(sep=' ')}'::timestamp "
-                f"and responses.submitted_at <= '{window[1].isoformat(sep=' ')}'::timestamp)"
+                f"(responses.submitted_at > '{low.isoformat(sep=' ')}'::timestamp and {up_to})"
             )
     return " or ".join(windows) or "false"
 

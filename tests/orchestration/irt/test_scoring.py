@@ -110,7 +110,10 @@ def test_a_run_with_nothing_new_rescores_nobody(changed_history):
 def test_period_start_estimates_follow_each_run_and_equal_a_rescoring(tmp_path):
     """Gain periods short enough that learners have responses before their starts: a second
     run updates the stored as-of estimates in place (the learners to score), carries the
-    others over, and every estimate still equals a re-scoring from scratch."""
+    others over, and every estimate still equals a re-scoring from scratch. A period longer
+    than the history (30 days of 10) has no estimates and must not make everyone a learner
+    to score: it once did, and every daily run of a warehouse younger than its longest period
+    re-scored every learner as of every period start."""
     rng, theta, items, slope, difficulty = simulate_truth(seed=11)
     everyone = np.arange(N_LEARNERS)
     rows = []
@@ -120,7 +123,7 @@ def test_period_start_estimates_follow_each_run_and_equal_a_rescoring(tmp_path):
         )
     con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
     write_intermediate(con, rows, items)
-    settings = IrtSettings(min_item_responses=30, gain_periods=(3, 6))
+    settings = IrtSettings(min_item_responses=30, gain_periods=(3, 6, 30))
     run_calibration(con, "run1", START + timedelta(days=9), settings)
     run_scoring(con, "run1", START + timedelta(days=9), settings)
     rows += response_rows(rng, theta, items, slope, difficulty, 9, everyone[:150], per_learner=6)
@@ -132,6 +135,12 @@ def test_period_start_estimates_follow_each_run_and_equal_a_rescoring(tmp_path):
         ).fetchall()
     )
     assert runs.get("run1", 0) > 100 and runs.get("run2", 0) > 100
+    assert (
+        con.execute(
+            "select count(*) from irt.learner_abilities_period_start where period_days = 30"
+        ).fetchone()[0]
+        == 0
+    )
     check = verify_scoring(con)
     assert check.mismatches == [] and check.n_checked > 1000
 
