@@ -230,10 +230,10 @@ def test_type_one_error_is_near_the_nominal_rate_on_dense_and_sparse_data():
 
 def test_items_from_another_curve_are_rejected():
     # observed when written: 3PL item p < 0.01 in 10 of 10 dense seeds; the non-monotone item
-    # p < 1e-10 dense and sparse (the 3PL item has 1,500 sparse responses: rejected 5 of 10)
-    for seed in (0, 1):
-        p = simulated_p_values(seed, 3000, 30, misfit=True)
-        assert p[0] < 0.05 and p[1] < 1e-6
+    # p < 1e-10 dense and sparse (the 3PL item has 1,500 sparse responses: rejected 5 of 10);
+    # one dense seed here, as the inner loop runs it
+    p = simulated_p_values(0, 3000, 30, misfit=True)
+    assert p[0] < 0.05 and p[1] < 1e-6
     assert simulated_p_values(0, 6000, 60, 15, misfit=True)[1] < 1e-6
 
 

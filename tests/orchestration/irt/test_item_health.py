@@ -6,6 +6,7 @@ calibrated on them alone, and the item scores its earlier responses again."""
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 
@@ -53,8 +54,12 @@ def simulated_rows(seed: int = 5) -> list[tuple]:
 
 
 @pytest.fixture(scope="module")
-def health(tmp_path_factory, write_intermediate_module):
-    con = duckdb.connect(str(tmp_path_factory.mktemp("health") / "warehouse.duckdb"))
+def calibrated_warehouse(tmp_path_factory, write_intermediate_module):
+    """The simulated skill calibrated once (no item is flagged yet, so the calibration is the
+    same whether flagged items are kept or not): a closed warehouse file each test copies, and
+    the calibration's summary."""
+    path = tmp_path_factory.mktemp("calibrated") / "warehouse.duckdb"
+    con = duckdb.connect(str(path))
     items = [(f"item_{i:02d}", "alpha", 0, True) for i in range(30)]
     write_intermediate_module(con, simulated_rows(), items)
     con.execute("create schema if not exists staging")
@@ -63,9 +68,24 @@ def health(tmp_path_factory, write_intermediate_module):
         "['DE', 'FR', 'IT'][i % 3 + 1] as country, 'software' as industry, "
         "'51-200' as size_band from range(6) as t(i)"
     )
+    now = START + timedelta(days=DAYS)
+    calibrated = run_calibration(con, "run1", now, IrtSettings(multiple_groups=False))
+    con.close()
+    return path, calibrated
+
+
+def copy_of(path, folder) -> duckdb.DuckDBPyConnection:
+    copied = folder / "warehouse.duckdb"
+    shutil.copyfile(path, copied)
+    return duckdb.connect(str(copied))
+
+
+@pytest.fixture(scope="module")
+def health(tmp_path_factory, calibrated_warehouse):
+    path, calibrated = calibrated_warehouse
+    con = copy_of(path, tmp_path_factory.mktemp("health"))
     settings = IrtSettings(multiple_groups=False)
     now = START + timedelta(days=DAYS)
-    calibrated = run_calibration(con, "run1", now, settings)
     summary = run_item_health(con, "run1", now, settings)
     # As the irt_calibration asset does: the new versions are calibrated in the same run.
     calibrate_versions(con, calibrated, summary.items_to_refit(), settings, now)
@@ -154,21 +174,10 @@ def test_flagged_items_leave_scoring_and_the_anchored_calibration(health):
     assert items_per_learner <= 15  # 15 items each; the leaked item counts once (one version)
 
 
-def test_keep_flagged_items_records_the_checks_without_flagging(
-    tmp_path, write_intermediate_module
-):
-    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
-    items = [(f"item_{i:02d}", "alpha", 0, True) for i in range(30)]
-    write_intermediate_module(con, simulated_rows(), items)
-    con.execute("create schema staging")
-    con.execute(
-        "create table staging.stg_companies as select 'C' || i as company_id, "
-        "['DE', 'FR', 'IT'][i % 3 + 1] as country, 'software' as industry, "
-        "'51-200' as size_band from range(6) as t(i)"
-    )
+def test_keep_flagged_items_records_the_checks_without_flagging(tmp_path, calibrated_warehouse):
+    con = copy_of(calibrated_warehouse[0], tmp_path)
     settings = IrtSettings(multiple_groups=False, keep_flagged_items=True)
     now = START + timedelta(days=DAYS)
-    run_calibration(con, "run1", now, settings)
     summary = run_item_health(con, "run1", now, settings)
     assert summary.unfair and summary.newly_flagged == 0
     assert not set(flags(con).values()) & {"dif", "drift"}
