@@ -37,3 +37,19 @@ arg_max({{ value }}, {{ by }})
 {% macro spark__arg_max(value, by) -%}
 max_by({{ value }}, {{ by }})
 {%- endmacro %}
+
+
+{#- The value of `value` at the smallest of the `by` expressions (a list, compared in order),
+    NULL when that row's value is NULL (DuckDB's arg_min would skip the row; Spark's min_by
+    keeps it). Ties: any. -#}
+{% macro arg_min_keeping_nulls(value, by) -%}
+    {{ return(adapter.dispatch('arg_min_keeping_nulls')(value, by)) }}
+{%- endmacro %}
+
+{% macro default__arg_min_keeping_nulls(value, by) -%}
+arg_min_null({{ value }}, ({{ by | join(', ') }}))
+{%- endmacro %}
+
+{% macro spark__arg_min_keeping_nulls(value, by) -%}
+min_by({{ value }}, struct({{ by | join(', ') }}))
+{%- endmacro %}

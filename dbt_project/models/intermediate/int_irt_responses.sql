@@ -43,6 +43,26 @@ categorised as (
     left join courses on items.course_id = courses.course_id
 ),
 
+-- The level of the course in which the learner first answered an item of the skill: where
+-- they entered it. Learners choose courses near their own level, so this is the design group
+-- of a multiple-group calibration (irt_models, groups=). A hash aggregate joined back, not a
+-- window over every response (at M 3.8 s instead of 5.1-6.1 s for the whole model).
+entry_levels as (
+    select
+        candidate_skills.skill_id,
+        categorised.learner_id,
+        coalesce(
+            {{ arg_min_keeping_nulls(
+                'categorised.course_level',
+                ['categorised.submitted_at', 'categorised.item_id'],
+            ) }},
+            'unknown'
+        ) as entry_level
+    from categorised
+    inner join candidate_skills on categorised.item_id = candidate_skills.item_id
+    group by candidate_skills.skill_id, categorised.learner_id
+),
+
 -- An item whose skill is not settled (no skill_id, several course skills) gets one row per
 -- candidate skill; the IRT asset decides which one it assesses.
 responses_by_skill as (
@@ -55,22 +75,16 @@ responses_by_skill as (
         categorised.response,
         categorised.n_categories,
         categorised.submitted_at,
-        -- The level of the course in which the learner first answered an item of the skill:
-        -- where they entered it. Learners choose courses near their own level, so this is the
-        -- design group of a multiple-group calibration (irt_models, groups=).
-        coalesce(
-            first_value(categorised.course_level) over (
-                partition by candidate_skills.skill_id, categorised.learner_id
-                order by categorised.submitted_at, categorised.item_id
-            ),
-            'unknown'
-        ) as entry_level,
+        entry_levels.entry_level,
         -- The item's skill is not settled (macro is_candidate_item, the rule's one home).
         {{ is_candidate_item('candidate_skills.is_given', 'candidate_skills.n_candidates') }}
             as is_candidate
     from categorised
     inner join candidate_skills on categorised.item_id = candidate_skills.item_id
     inner join learners on categorised.learner_id = learners.learner_id
+    inner join entry_levels
+        on entry_levels.skill_id = candidate_skills.skill_id
+        and entry_levels.learner_id = categorised.learner_id
 ),
 
 final as (
