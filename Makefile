@@ -27,8 +27,12 @@ manifest: install
 run: install $(if $(filter spark,$(SKILLGAP_ENGINE)),spark-deps)
 	$(BIN)/python -m orchestration.refresh $(ARGS)
 
+# Two workers (TEST_WORKERS=0 runs in one process): most of a test's time is dbt, Spark and
+# Superset start-up and single-threaded Python, so two share the two cores well. --dist loadfile
+# keeps a file's tests, and its module fixtures, on one worker.
+TEST_WORKERS ?= 2
 test: manifest spark-deps lrs-install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # Java and the spark extra, for the Spark engine and its tests (tests/spark).
 SPARK_STAMP := $(VENV)/.spark-stamp
