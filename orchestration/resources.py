@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import shutil
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
@@ -26,7 +28,26 @@ class DbtCli(DbtCliResource):
     ``fetch_column_metadata`` and ``fetch_row_counts`` use; skillgap calls neither. The dbt
     executable is this virtualenv's (``DBT_EXECUTABLE``), so its version is the installed
     dbt-core's. Issue 24 measured the two as a third of a daily intermediate stage.
+
+    dagster-dbt gives every invocation a folder of its own under target/
+    (``<asset>-<run id>-<uuid>``: compiled SQL, dbt.log, a copy of the partial-parse state, about
+    4 MB). Left alone they pile up, two a day from the schedule alone; each invocation first
+    removes its asset's older folders beyond the newest ``keep_invocation_folders``, never one
+    touched in the last day (a build in flight in another process keeps its folder).
     """
+
+    keep_invocation_folders: int = 10
+
+    def _get_unique_target_path(self, *, context):
+        path = super()._get_unique_target_path(context=context)
+        if context is not None:
+            folder = path if path.is_absolute() else Path(self.project_dir) / path
+            prune_invocation_folders(
+                folder.parent,
+                f"{context.op_execution_context.op.name}-",
+                self.keep_invocation_folders,
+            )
+        return path
 
     @cached_property
     def _cli_version(self) -> version.Version:
@@ -34,6 +55,27 @@ class DbtCli(DbtCliResource):
 
     def _initialize_dbt_core_adapter(self, args):  # noqa: ARG002 - dagster-dbt's signature
         return None
+
+
+# An invocation folder touched within this age is never removed, whatever the count.
+INVOCATION_FOLDER_MIN_AGE_SECONDS = 24 * 3600
+
+
+def prune_invocation_folders(parent: Path, prefix: str, keep: int) -> list[Path]:
+    """Remove the folders ``parent/<prefix>*`` beyond the ``keep`` newest (by modification
+    time) that are older than INVOCATION_FOLDER_MIN_AGE_SECONDS; return those removed."""
+    if not parent.is_dir():
+        return []
+    folders = sorted(
+        (p for p in parent.iterdir() if p.name.startswith(prefix) and p.is_dir()),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    cutoff = time.time() - INVOCATION_FOLDER_MIN_AGE_SECONDS
+    removed = [p for p in folders[max(keep, 0) :] if p.stat().st_mtime < cutoff]
+    for folder in removed:
+        shutil.rmtree(folder, ignore_errors=True)
+    return removed
 
 
 class Warehouse(dg.ConfigurableResource):
