@@ -197,10 +197,12 @@ def leftover_processes(run_id: str) -> list[int]:
 
 
 def stop_processes(pids: list[int], timeout: float = 5.0) -> None:
-    """SIGTERM, then SIGKILL whatever still runs after ``timeout`` seconds."""
+    """SIGTERM, then SIGKILL whatever still runs after ``timeout`` seconds. A stopped process
+    (suspended, or frozen by a debugger) acts on SIGTERM only once continued: SIGCONT follows."""
     for pid in pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGTERM)
+            os.kill(pid, signal.SIGCONT)
     deadline = time.monotonic() + timeout
     while any(process_start(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.1)

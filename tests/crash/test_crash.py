@@ -2,8 +2,9 @@
 
 One small generated sample, its last day held back. `make run` (in its own process group, as a
 service runs it) is killed with SIGKILL inside ingest (the process group), inside dbt staging
-(the refresh process alone: its dbt runs on, as after the OOM killer) and inside IRT
-calibration, each time started again with no help; the fourth run succeeds. Then the last day
+(the refresh process alone: its dbt runs on, as after the OOM killer, frozen by the test so
+that it still runs when the restart comes) and inside IRT calibration, each time started again
+with no help; the fourth run succeeds. Then the last day
 lands: a SIGTERM during dbt staging, then SIGKILLs inside IRT scoring, dbt marts and the
 publish (the new serving file written, not yet renamed), and a last run that succeeds. Beside
 them, in this process, the same landing is refreshed without interruption: day one, then the
@@ -19,8 +20,10 @@ with every mart, throughout the increment's kills.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import threading
 import time
 
@@ -111,7 +114,15 @@ def kill_then_restart(place: Place, points, record: dict) -> None:
         assert run.status == dg.DagsterRunStatus.STARTED, (kill_at, run.status)
         with place.instance() as instance:
             assert recovery.running_stage(instance, run.run_id) == stage, kill_at
-        previous = (run.run_id, stage, recovery.leftover_processes(run.run_id))
+        left = recovery.leftover_processes(run.run_id)
+        if kill_at.endswith(":process"):
+            # The dbt left running would finish on its own while the restart starts up, sooner
+            # or later as the machine's load has it: frozen, it waits (as a hung dbt would)
+            # for the restart to stop it.
+            for pid in left:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGSTOP)
+        previous = (run.run_id, stage, left)
 
 
 def sigterm_during_staging(place: Place, record: dict) -> None:
