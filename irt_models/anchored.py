@@ -22,7 +22,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from . import quadrature as quad
-from .data import long_format
+from .data import label_codes, long_format
 from .models import log_probs
 from .results import model_categories
 
@@ -57,8 +57,8 @@ def code_responses(calibration, persons, items, responses) -> Anchored:
     """Code responses against a calibration; rows of unknown or unfitted items are left
     out (``keep`` says which rows remain)."""
     p, i, r = long_format(persons, items, responses)
-    person_labels, person = np.unique(p, return_inverse=True)
-    item_labels, item_code = np.unique(i, return_inverse=True)
+    person_labels, person = label_codes(p)
+    item_labels, item_code = label_codes(i)
     pos = calibration.index(item_labels)[item_code] if len(i) else np.zeros(0, dtype=np.int64)
     keep = pos >= 0
     keep[keep] = calibration.fitted[pos[keep]]

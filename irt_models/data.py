@@ -73,10 +73,24 @@ def as_responses(values, name: str = "responses") -> np.ndarray:
 def label_codes(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``np.unique(labels, return_inverse=True)``, faster for labels that repeat.
 
-    The distinct labels come from numpy's hash-based unique and each label's code from a
-    binary search among them, which avoids sorting every label: for the 1.4M responses of a
-    warehouse skill (string labels) 0.7 s instead of 1.4-2.0 s per array.
+    String labels are numbered in one pass through a dict (hashing, no string comparison),
+    then the few distinct ones are sorted and the numbers mapped to their ranks: for 1.4M
+    responses on 150 item ids 0.23 s instead of 0.70 s for a unique and a binary search, which
+    themselves replaced a sort of every label (1.4-2.0 s). Integer labels take numpy's unique
+    and a binary search among the distinct ones.
     """
+    if labels.dtype.kind in "US" and len(labels):
+        first_seen: dict = {}
+        number = np.fromiter(
+            (first_seen.setdefault(x, len(first_seen)) for x in labels.tolist()),
+            dtype=np.int64,
+            count=len(labels),
+        )
+        distinct = np.array(list(first_seen), dtype=labels.dtype)
+        order = np.argsort(distinct, kind="stable")
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order))
+        return distinct[order], rank[number]
     distinct = np.unique(labels)
     return distinct, np.searchsorted(distinct, labels)
 

@@ -53,7 +53,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import mantel_haenszel as mh
-from .data import long_format
+from .data import label_codes, long_format
 from .dif_methods import lr_rows, mh_rest_rows, mh_rows
 from .groups import person_groups
 
@@ -178,7 +178,7 @@ def dif(
     if reference is None and method != "mh":
         raise ValueError("reference=None (all others): method='mh' only")
     p, i, r = long_format(persons, items, responses)
-    person_labels, person = np.unique(p, return_inverse=True)
+    person_labels, person = label_codes(p)
     pg = person_groups(groups, person, len(person_labels))
     labels = pg.labels.tolist()
     if reference is not None and reference not in labels:

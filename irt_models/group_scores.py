@@ -41,7 +41,7 @@ import numpy as np
 
 from . import group_likelihoods
 from .calibrate import ConvergenceWarning
-from .data import as_labels
+from .data import as_labels, label_codes
 from .group_likelihoods import CHUNK, ItemError, Likelihoods, item_variance  # noqa: F401
 
 # The pass over the responses lives in group_likelihoods; exported from here as before.
@@ -173,7 +173,7 @@ def _check_groups(likelihoods, groups, spread, spread_prior):
         raise ValueError(f"spread: expected a positive number or None, got {spread!r}")
     if not (spread_prior[0] > 0 and spread_prior[1] > 0):
         raise ValueError(f"spread_prior: expected two positive numbers, got {spread_prior!r}")
-    labels, code = np.unique(g, return_inverse=True)
+    labels, code = label_codes(g)
     used = np.asarray(likelihoods.n_items) > 0
     return labels, code.astype(np.int64), np.asarray(likelihoods.loglik)[used], used
 

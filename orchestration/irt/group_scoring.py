@@ -30,6 +30,7 @@ import duckdb
 import numpy as np
 
 import irt_models
+from irt_models.data import label_codes
 from orchestration.irt.responses import ASSIGNED_RESPONSES, SkillResponses
 from orchestration.irt.settings import IrtSettings
 from orchestration.irt.tables import finite_or_none, insert_columns, stored_calibration
@@ -137,7 +138,7 @@ def item_ses(con: duckdb.DuckDBPyConnection, skill_id: str, cal) -> tuple[np.nda
 def scored_groups(lik: irt_models.Likelihoods, labels: np.ndarray) -> irt_models.GroupScores:
     """score_groups with the groups given as integer codes (sorting codes is far cheaper than
     sorting the labels' strings), their labels put back."""
-    distinct, code = np.unique(labels, return_inverse=True)
+    distinct, code = label_codes(labels)
     got = irt_models.score_groups(lik, code)
     return got._replace(groups=distinct[got.groups])
 

@@ -43,6 +43,7 @@ import duckdb
 import numpy as np
 
 import irt_models
+from irt_models.data import label_codes
 from orchestration.irt.health_due import dif_due, record_dif_passes
 from orchestration.irt.item_versions import ItemVersion, open_versions
 from orchestration.irt.responses import (
@@ -148,19 +149,21 @@ def skill_dif(
     """DIF columns of one skill: per grouping, every group with enough responses against all
     other learners, in one dif() call (Benjamini-Hochberg over the grouping's items and
     groups)."""
-    learners, items = data["learner"], data["item_id"]
-    keep = np.isin(items, binary)
+    learners = data["learner"]
+    # Integer codes: dif() sorts persons and items; sorting strings would dominate the run.
+    all_items, all_codes = label_codes(data["item_id"])
+    keep = np.isin(all_codes, np.flatnonzero(np.isin(all_items, binary)))
     if not keep.any():
         return []
     responses = np.asarray(data["response"])[keep]
-    # Integer codes: dif() sorts persons and items; sorting strings would dominate the run.
     person_labels, persons = np.unique(learners[keep], return_inverse=True)
-    item_labels, item_codes = np.unique(items[keep], return_inverse=True)
+    item_labels, item_codes = label_codes(data["item_id"][keep])
     theta = scores.theta[np.searchsorted(scores.persons, person_labels)]
     parts = []
     for grouping in GROUPINGS:
         labels = np.asarray(data[grouping])[keep].astype(str)
-        values, groups, counts = np.unique(labels, return_inverse=True, return_counts=True)
+        values, groups = label_codes(labels)
+        counts = np.bincount(groups, minlength=len(values))
         enough = (counts >= settings.dif_min_responses) & (
             len(labels) - counts >= settings.dif_min_responses
         )

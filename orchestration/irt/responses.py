@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import duckdb
 import numpy as np
 
+from irt_models.data import label_codes
 from orchestration.irt.settings import IrtSettings
 
 if TYPE_CHECKING:
@@ -85,7 +86,7 @@ class SkillResponses:
     @functools.cached_property
     def item_index(self) -> tuple[np.ndarray, np.ndarray]:
         """(sorted distinct items, each response's position among them), computed once."""
-        return np.unique(self.items, return_inverse=True)
+        return label_codes(self.items)
 
 
 def fetch_responses(

@@ -17,11 +17,15 @@ from irt_models.information import choose_method
         np.array(["b", "a", "c", "a", "b", "b"]),
         np.array([5, 3, 5, 9, 3]),
         np.array([], dtype=str),
+        np.array(["", "é", "e", "", "item 2", "item 10", "é"]),
+        np.array([b"b", b"a", b"b"]),
+        np.random.default_rng(3).choice(np.array([f"item_{k}" for k in range(300)]), size=20_000),
     ],
 )
 def test_label_codes_are_np_unique(labels):
     expected = np.unique(labels, return_inverse=True)
     got = label_codes(labels)
+    assert got[0].dtype == expected[0].dtype
     assert got[0].tolist() == expected[0].tolist()
     assert got[1].tolist() == expected[1].tolist()
 
