@@ -30,7 +30,6 @@ import duckdb
 import numpy as np
 
 import irt_models
-from irt_models.data import label_codes
 from orchestration.irt.responses import ASSIGNED_RESPONSES, SkillResponses
 from orchestration.irt.settings import IrtSettings
 from orchestration.irt.tables import finite_or_none, insert_columns, stored_calibration
@@ -135,14 +134,6 @@ def item_ses(con: duckdb.DuckDBPyConnection, skill_id: str, cal) -> tuple[np.nda
     return pairs[:, 0], pairs[:, 1]
 
 
-def scored_groups(lik: irt_models.Likelihoods, labels: np.ndarray) -> irt_models.GroupScores:
-    """score_groups with the groups given as integer codes (sorting codes is far cheaper than
-    sorting the labels' strings), their labels put back."""
-    distinct, code = label_codes(labels)
-    got = irt_models.score_groups(lik, code)
-    return got._replace(groups=distinct[got.groups])
-
-
 def group_rows(skill_id: str, lik: irt_models.Likelihoods, groups: dict) -> list[tuple]:
     """(skill, group type, group value, theta, theta_se, sample_se, sd, n learners) per
     non-empty group (the SEs as the module docstring says)."""
@@ -151,7 +142,7 @@ def group_rows(skill_id: str, lik: irt_models.Likelihoods, groups: dict) -> list
         member = np.array([label is not None for label in labels], dtype=bool)
         if not member.any():
             continue
-        got = scored_groups(take(lik, np.flatnonzero(member)), labels[member].astype(str))
+        got = irt_models.score_groups(take(lik, np.flatnonzero(member)), labels[member].astype(str))
         for k in np.flatnonzero(got.n_persons > 0):
             rows.append(
                 (
@@ -183,8 +174,8 @@ def gain_rows(skill_id, cal, data, lik_end, company, reference, days) -> list[tu
     moved = np.flatnonzero(lik_end.n_items[rows] > lik_start.n_items)
     if len(moved) == 0:
         return []
-    end = scored_groups(take(lik_end, rows[moved]), company[rows[moved]])
-    begin = scored_groups(take(lik_start, moved), company[rows[moved]])
+    end = irt_models.score_groups(take(lik_end, rows[moved]), company[rows[moved]])
+    begin = irt_models.score_groups(take(lik_start, moved), company[rows[moved]])
     rows = []
     for k, company_id in enumerate(end.groups):
         theta_start = begin.mean[k] if begin.n_persons[k] else np.nan

@@ -152,12 +152,14 @@ def skill_dif(
     learners = data["learner"]
     # Integer codes: dif() sorts persons and items; sorting strings would dominate the run.
     all_items, all_codes = label_codes(data["item_id"])
-    keep = np.isin(all_codes, np.flatnonzero(np.isin(all_items, binary)))
+    tested = np.flatnonzero(np.isin(all_items, binary))
+    keep = np.isin(all_codes, tested)
     if not keep.any():
         return []
     responses = np.asarray(data["response"])[keep]
     person_labels, persons = np.unique(learners[keep], return_inverse=True)
-    item_labels, item_codes = label_codes(data["item_id"][keep])
+    # the kept responses' items, numbered among the tested ones (sorted, as all_items is)
+    item_labels, item_codes = all_items[tested], np.searchsorted(tested, all_codes[keep])
     theta = scores.theta[np.searchsorted(scores.persons, person_labels)]
     parts = []
     for grouping in GROUPINGS:
