@@ -13,6 +13,7 @@
     {#- model name -> the column that holds the start of the run that last decided the row -#}
     {% do return({
         'stg_attempts_landed': 'processed_at',
+        'stg_statements_landed': 'processed_at',
         'stg_attempts': 'landed_processed_at',
         'int_attempts_scored': 'landed_processed_at',
     }) %}

@@ -147,6 +147,7 @@ def test_voiding_and_a_late_identity_change_earlier_results(runs):
 @pytest.mark.parametrize(
     "table",
     [
+        "staging.stg_statements_landed",
         "staging.stg_attempts_landed",
         "staging.stg_attempts",
         "staging.stg_enrollments_landed",
@@ -155,6 +156,7 @@ def test_voiding_and_a_late_identity_change_earlier_results(runs):
 )
 def test_incremental_statement_chain_equals_a_rebuild(runs, table):
     watermark = {
+        "staging.stg_statements_landed": "processed_at",
         "staging.stg_attempts_landed": "processed_at",
         "staging.stg_attempts": "landed_processed_at",
         "intermediate.int_attempts_scored": "landed_processed_at",

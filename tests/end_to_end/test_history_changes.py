@@ -60,6 +60,7 @@ INCREMENTAL_MODELS = {
     "staging.stg_attempts": "landed_processed_at",
     "intermediate.int_attempts_scored": "landed_processed_at",
     "staging.stg_statements_parsed": None,
+    "staging.stg_statements_landed": "processed_at",
 }
 UNREADABLE = "attempts/extra_unreadable.csv"
 
