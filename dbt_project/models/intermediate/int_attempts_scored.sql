@@ -28,14 +28,15 @@
     post_hook="{{ drop_attempt_placeholders() }}",
 ) }}
 
+{#- stg_attempts_landed is named where it is read, not through a CTE: DuckDB materializes a
+    CTE read more than once, here every landed attempt with all its columns on every run. -#}
+{%- set landed = ref('stg_attempts_landed') %}
 with
-
-landed as (select * from {{ ref('stg_attempts_landed') }}),
 
 {% if is_incremental() and attempt_chain_by_bucket() %}
 -- Spark: every attempt of the changed learner buckets (insert_overwrite replaces them).
 changed_buckets as (
-    {{ changed_learner_buckets('landed') }}
+    {{ changed_learner_buckets(landed) }}
 ),
 
 attempts as (
@@ -45,7 +46,7 @@ attempts as (
 ),
 {% elif is_incremental() %}
 changed_pairs as (
-    {{ changed_attempt_pairs('landed') }}
+    {{ changed_attempt_pairs(landed) }}
 ),
 
 attempts as (
@@ -78,7 +79,7 @@ final as (
         submitted_at,
         score_normalised,
         n_attempts,
-        (select max(processed_at) from landed) as landed_processed_at{{ learner_bucket_column('learner_id') }}
+        (select max(processed_at) from {{ landed }}) as landed_processed_at{{ learner_bucket_column('learner_id') }}
     from ranked_attempts
     where scored_rank = 1
     {%- if is_incremental() and not attempt_chain_by_bucket() %}
@@ -86,7 +87,7 @@ final as (
     -- Placeholder for a changed pair without attempts (deleted by the post-hook).
     select
         changed_pairs.learner_id, changed_pairs.item_id, null, null, null, null,
-        (select max(processed_at) from landed)
+        (select max(processed_at) from {{ landed }})
     from changed_pairs
     anti join attempts
         on changed_pairs.learner_id = attempts.learner_id

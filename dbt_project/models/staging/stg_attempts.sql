@@ -14,30 +14,31 @@
     post_hook="{{ drop_attempt_placeholders() }}",
 ) }}
 
+{#- stg_attempts_landed is named where it is read, not through a CTE: DuckDB materializes a
+    CTE read twice, here every landed attempt with all its columns on each daily run. -#}
+{%- set landed = ref('stg_attempts_landed') %}
 with
-
-landed as (select * from {{ ref('stg_attempts_landed') }}),
 
 {% if is_incremental() and attempt_chain_by_bucket() %}
 -- Spark: every cleaned row of the changed learner buckets (insert_overwrite replaces them).
 changed_buckets as (
-    {{ changed_learner_buckets('landed') }}
+    {{ changed_learner_buckets(landed) }}
 ),
 
 attempts as (
     select *
-    from landed
+    from {{ landed }}
     where row_status = 'cleaned'
         and learner_bucket in (select learner_bucket from changed_buckets)
 ),
 {% elif is_incremental() %}
 changed_pairs as (
-    {{ changed_attempt_pairs('landed') }}
+    {{ changed_attempt_pairs(landed) }}
 ),
 
 attempts as (
     select landed.*
-    from landed
+    from {{ landed }} as landed
     inner join changed_pairs
         on landed.learner_id = changed_pairs.learner_id
         and landed.item_id = changed_pairs.item_id
@@ -45,7 +46,7 @@ attempts as (
 ),
 {% else %}
 attempts as (
-    select * from landed
+    select * from {{ landed }}
     where row_status = 'cleaned'
 ),
 {% endif %}
@@ -74,7 +75,7 @@ final as (
         cast(coalesce(given_attempt_number, submission_order) as integer) as attempt_number,
         source_file,
         load_id,
-        (select max(processed_at) from landed) as landed_processed_at{{ learner_bucket_column('learner_id') }}
+        (select max(processed_at) from {{ landed }}) as landed_processed_at{{ learner_bucket_column('learner_id') }}
     from numbered
     {%- if is_incremental() and not attempt_chain_by_bucket() %}
     union all
@@ -82,7 +83,7 @@ final as (
     select
         null, changed_pairs.learner_id, changed_pairs.item_id,
         null, null, null, null, null, null, null,
-        (select max(processed_at) from landed)
+        (select max(processed_at) from {{ landed }})
     from changed_pairs
     anti join attempts
         on changed_pairs.learner_id = attempts.learner_id
