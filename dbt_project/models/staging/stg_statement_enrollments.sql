@@ -8,8 +8,11 @@
     - completed_at and grade: from the latest pass or fail by time; at equal instants the later
       stored, then a pass over a fail, then the larger statement id. Completed when it is a
       pass; the grade is its score's share (raw, min, max), else its scaled score in [0, 1].
-    Voided statements are left out of the state and rejected as voided. -#}
-{{ config(materialized='view') }}
+    Voided statements are left out of the state and rejected as voided.
+    A table, rebuilt every run: stg_enrollments_landed reads it three times a run, and as a
+    view its windows over every enrollment statement ran each time (at M a day's
+    stg_enrollments_landed took 7.0 s on DuckDB; 3.4 s with the table's build). -#}
+{{ config(materialized='table') }}
 
 with
 
