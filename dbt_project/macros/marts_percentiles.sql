@@ -16,6 +16,24 @@
 
 {% macro default__marts_midrank_percentile(members, queries, group_columns, key_columns) -%}
     {%- set partition = group_columns | join(', ') -%}
+    {#- Each group gets a number (in group order, so both uses agree): the ASOF join and the
+        window then partition on one integer instead of the group's strings (at M, 4.6M
+        queries: 6.4 s -> 5.3 s). -#}
+    {%- set on_group -%}
+        {%- for column in group_columns -%}
+        {{ ' and ' if not loop.first }}__side__.{{ column }} = totals.{{ column }}
+        {%- endfor -%}
+    {%- endset %}
+    {%- set totals -%}
+        (
+            select
+                {{ partition }},
+                count(*) as n_members,
+                row_number() over (order by {{ partition }}) as group_number
+            from {{ members }}
+            group by {{ partition }}
+        ) as totals
+    {%- endset %}
     select
         {%- for column in group_columns %}
         query.{{ column }},
@@ -26,36 +44,38 @@
         100.0 * (
             coalesce(cdf.n_at_or_below, 0)
             - 0.5 * case when cdf.tie_value = query.tie_value then cdf.n_tied else 0 end
-        ) / totals.n_members as percentile
+        ) / query.n_members as percentile
     from (
-        select *, {{ marts_tie_value('value') }} as tie_value from {{ queries }}
+        select
+            queried.*,
+            {{ marts_tie_value('queried.value') }} as tie_value,
+            totals.group_number,
+            totals.n_members
+        from {{ queries }} as queried
+        inner join {{ totals }}
+            on {{ on_group | replace('__side__', 'queried') }}
     ) as query
-    inner join (
-        select {{ partition }}, count(*) as n_members
-        from {{ members }}
-        group by {{ partition }}
-    ) as totals
-        on {% for column in group_columns -%}
-        {{ 'and ' if not loop.first }}query.{{ column }} = totals.{{ column }}
-        {% endfor -%}
     asof left join (
         select
             *,
             sum(n_tied) over (
-                partition by {{ partition }}
+                partition by group_number
                 order by tie_value
                 rows between unbounded preceding and current row
             ) as n_at_or_below
         from (
-            select {{ partition }}, {{ marts_tie_value('value') }} as tie_value, count(*) as n_tied
-            from {{ members }}
-            group by {{ partition }}, {{ marts_tie_value('value') }}
+            select
+                totals.group_number,
+                {{ marts_tie_value('member.value') }} as tie_value,
+                count(*) as n_tied
+            from {{ members }} as member
+            inner join {{ totals }}
+                on {{ on_group | replace('__side__', 'member') }}
+            group by totals.group_number, {{ marts_tie_value('member.value') }}
         )
     ) as cdf
-        on {% for column in group_columns -%}
-        query.{{ column }} = cdf.{{ column }} and
-        {% endfor -%}
-        query.tie_value >= cdf.tie_value
+        on query.group_number = cdf.group_number
+        and query.tie_value >= cdf.tie_value
 {%- endmacro %}
 
 

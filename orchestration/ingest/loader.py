@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -116,51 +118,128 @@ def load_table_file(
     ).fetchone()[0]
 
 
-def load_file(
+# Files loaded at once: each in its own transaction on its own cursor, committed in load
+# order. Reading and parsing a file overlaps the commit of the one before it (a commit writes
+# and compresses the file's rows): 40 days of statements took 5.3 s one at a time, 3.5-4.2 s
+# with two and 2.8 s with three at once (README, Measured).
+INGEST_WORKERS = 3
+
+
+@dataclass
+class PlannedFile:
+    """What the ingest run does with one discovered file, decided before anything loads."""
+
+    entity: str
+    path: Path
+    file_path: str
+    # skip | unreadable | rename | load
+    action: str
+    digest: str | None = None
+    error: OSError | None = None
+    earlier: tuple[str, int] | None = None
+    # The load's ledger row id, given in load order before any file loads.
+    load_id: int | None = None
+
+
+def plan_files(
+    candidates: list[tuple[str, Path, str]], index: LedgerIndex, first_load_id: int
+) -> list[PlannedFile]:
+    """Hash every candidate and decide, in load order, what becomes of it.
+
+    Every action but a skip writes one ledger row, so the load ids follow from the order. The
+    index learns each decision as the sequential loop did, so that a later file with the same
+    bytes is judged against it (a load counts as loaded: as a failure it would not change
+    any later decision, since a file is only loaded when no gone path held its bytes).
+    """
+    present = {file_path for _, _, file_path in candidates}
+    planned, next_id = [], first_load_id
+    for entity, path, file_path in candidates:
+        try:
+            digest = content_hash(path)
+        except OSError as error:
+            planned.append(PlannedFile(entity, path, file_path, "unreadable", error=error))
+            next_id += 1
+            continue
+        if index.latest.get((entity, file_path)) == digest:
+            planned.append(PlannedFile(entity, path, file_path, "skip", digest))
+            continue
+        earlier = index.renamed_from(entity, digest, present)
+        action = "rename" if earlier is not None else "load"
+        planned.append(PlannedFile(entity, path, file_path, action, digest, None, earlier, next_id))
+        index.add(next_id, entity, file_path, digest, "renamed" if earlier else "loaded")
+        next_id += 1
+    return planned
+
+
+def insert_file(
+    con: duckdb.DuckDBPyConnection, planned: PlannedFile
+) -> tuple[duckdb.DuckDBPyConnection, int | BaseException]:
+    """Open a transaction on a new cursor and insert the file's rows in it, uncommitted:
+    (the cursor, the row count or what went wrong)."""
+    cursor = con.cursor()
+    cursor.execute("begin transaction")
+    try:
+        fmt = file_format(planned.path, planned.entity)
+        if fmt is None:
+            raise LandingFileError(
+                f"{planned.file_path}: unsupported file type; {ACCEPTED[planned.entity]}"
+            )
+        if planned.path.stat().st_size == 0:
+            raise LandingFileError(
+                f"{planned.file_path}: the file is empty (not even a header row)"
+            )
+        if planned.entity == STATEMENTS:
+            n_rows = load_statements_file(
+                cursor, planned.path, fmt, planned.file_path, planned.load_id
+            )
+        else:
+            n_rows = load_table_file(
+                cursor, planned.entity, planned.path, fmt, planned.file_path, planned.load_id
+            )
+        return cursor, n_rows
+    except BaseException as error:  # noqa: BLE001 - handed to the loading thread, in order
+        return cursor, error
+
+
+def finish_file(
     con: duckdb.DuckDBPyConnection,
-    entity: str,
-    path: Path,
-    file_path: str,
-    digest: str,
+    planned: PlannedFile,
+    inserted: tuple[duckdb.DuckDBPyConnection, int | BaseException],
     loaded_at: datetime,
 ) -> FileResult:
-    """Load one file in one transaction and record it in the ledger, whatever the outcome.
+    """Commit an inserted file with its ledger row, or roll it back and record why it failed.
 
     A file that cannot be read (an OSError, or a DuckDB error while the file cannot be opened
     by Python either) is recorded with the ``UNREADABLE`` hash so that it is retried.
     """
-    fmt = file_format(path, entity)
-    load_id = next_load_id(con)
-    con.execute("begin transaction")
+    cursor, error = inserted
+    fmt = file_format(planned.path, planned.entity)
     try:
-        if fmt is None:
-            raise LandingFileError(f"{file_path}: unsupported file type; {ACCEPTED[entity]}")
-        if path.stat().st_size == 0:
-            raise LandingFileError(f"{file_path}: the file is empty (not even a header row)")
-        if entity == STATEMENTS:
-            n_rows = load_statements_file(con, path, fmt, file_path, load_id)
-        else:
-            n_rows = load_table_file(con, entity, path, fmt, file_path, load_id)
-        result = FileResult(file_path, entity, "loaded", n_rows=n_rows)
-        result = record_landing(con, load_id, result, digest, fmt, loaded_at)
-        con.execute("commit")
-        return result
-    except (LandingFileError, duckdb.Error, OSError) as error:
-        con.execute("rollback")
-        os_error = error if isinstance(error, OSError) else None
-        if isinstance(error, duckdb.Error):
-            os_error = read_error(path)
-        if os_error is not None:
-            message, digest = unreadable_message(file_path, os_error), UNREADABLE
-        elif isinstance(error, LandingFileError):
-            message = str(error)
-        else:
-            message = f"{file_path}: cannot be read as {fmt}: {str(error).splitlines()[0]}"
-        result = FileResult(file_path, entity, "failed", error=message)
-        return record_landing(con, load_id, result, digest, fmt, loaded_at)
-    except BaseException:
-        con.execute("rollback")
-        raise
+        if not isinstance(error, BaseException):
+            result = FileResult(planned.file_path, planned.entity, "loaded", n_rows=error)
+            result = record_landing(cursor, planned.load_id, result, planned.digest, fmt, loaded_at)
+            cursor.execute("commit")
+            return result
+    except (LandingFileError, duckdb.Error, OSError) as failed:
+        error = failed
+    finally:
+        if isinstance(error, BaseException):
+            cursor.execute("rollback")
+        cursor.close()
+    if not isinstance(error, (LandingFileError, duckdb.Error, OSError)):
+        raise error
+    digest = planned.digest
+    os_error = error if isinstance(error, OSError) else None
+    if isinstance(error, duckdb.Error):
+        os_error = read_error(planned.path)
+    if os_error is not None:
+        message, digest = unreadable_message(planned.file_path, os_error), UNREADABLE
+    elif isinstance(error, LandingFileError):
+        message = str(error)
+    else:
+        message = f"{planned.file_path}: cannot be read as {fmt}: {str(error).splitlines()[0]}"
+    result = FileResult(planned.file_path, planned.entity, "failed", error=message)
+    return record_landing(con, planned.load_id, result, digest, fmt, loaded_at)
 
 
 def ingest_landing(
@@ -168,6 +247,7 @@ def ingest_landing(
     landing_dir: Path,
     now: datetime | None = None,
     progress: Callable[[int, int], None] | None = None,
+    workers: int = INGEST_WORKERS,
 ) -> IngestReport:
     """Load every new landing in load order and report each file's outcome.
 
@@ -175,33 +255,51 @@ def ingest_landing(
     except the same bytes moved from a path now gone (``renamed``, no rows). Every failure,
     unreadable files included, is recorded and reported; none stops the other files.
     ``progress(done, total)`` is called before the first file and after each one.
+
+    Up to ``workers`` files are read at once, each into its own open transaction; this thread
+    commits them one by one in load order. A refresh killed half-way has therefore committed
+    exactly the first files of the order, as one file at a time would have.
     """
     ensure_raw_schema(con)
     loaded_at = (now or datetime.now(UTC)).replace(tzinfo=None)
-    index = LedgerIndex.read(con)
     candidates = [
         (entity, path, path.relative_to(landing_dir).as_posix())
         for entity, path in discover_files(landing_dir)
     ]
-    present = {file_path for _, _, file_path in candidates}
-    report = IngestReport()
     progress = progress or (lambda done, total: None)
-    for done, (entity, path, file_path) in enumerate(candidates):
-        progress(done, len(candidates))
+    progress(0, len(candidates))
+    planned = plan_files(candidates, LedgerIndex.read(con), next_load_id(con))
+    loads = [k for k, file in enumerate(planned) if file.action == "load"]
+    report = IngestReport()
+    with ThreadPoolExecutor(max(1, workers), thread_name_prefix="ingest") as pool:
+        inserting: dict[int, Future] = {}
         try:
-            digest = content_hash(path)
-        except OSError as error:
-            report.files.append(record_unreadable(con, entity, path, file_path, error, loaded_at))
-            continue
-        if index.latest.get((entity, file_path)) == digest:
-            report.files.append(FileResult(file_path, entity, "skipped"))
-            continue
-        earlier = index.renamed_from(entity, digest, present)
-        if earlier is not None:
-            result = record_rename(con, entity, path, file_path, digest, earlier, loaded_at)
-        else:
-            result = load_file(con, entity, path, file_path, digest, loaded_at)
-        index.add(result.load_id, entity, file_path, result.content_hash, result.status)
-        report.files.append(result)
-    progress(len(report.files), len(candidates))
+            for done, file in enumerate(planned, 1):
+                # Keep the next loads reading while this thread commits.
+                for k in loads[: max(1, workers)]:
+                    inserting.setdefault(k, pool.submit(insert_file, con, planned[k]))
+                if file.action == "skip":
+                    result = FileResult(file.file_path, file.entity, "skipped")
+                elif file.action == "unreadable":
+                    result = record_unreadable(
+                        con, file.entity, file.path, file.file_path, file.error, loaded_at
+                    )
+                elif file.action == "rename":
+                    result = record_rename(
+                        con, file.entity, file.path, file.file_path, file.digest, file.earlier,
+                        loaded_at,
+                    )  # fmt: skip
+                else:
+                    loads.pop(0)
+                    result = finish_file(con, file, inserting.pop(done - 1).result(), loaded_at)
+                report.files.append(result)
+                progress(done, len(candidates))
+        finally:
+            # Stopped half-way: the files read but not committed are rolled back.
+            for future in inserting.values():
+                future.cancel()
+            for future in inserting.values():
+                if not future.cancelled():
+                    cursor, _ = future.result()
+                    cursor.close()
     return report

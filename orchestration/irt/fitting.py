@@ -23,7 +23,7 @@ import numpy as np
 import irt_models
 from orchestration.irt.item_fit import SampledFit, sampled_sx2
 from orchestration.irt.item_health import without_unhealthy_anchors
-from orchestration.irt.responses import SkillCensus, SkillResponses, skill_responses
+from orchestration.irt.responses import SkillCensus, SkillResponses, skill_responses, with_rows
 from orchestration.irt.settings import IrtSettings
 from orchestration.irt.tables import stored_calibration, stored_items
 from orchestration.irt.threads import map_skills
@@ -151,8 +151,48 @@ def fit_planned(
         return linked_to(calibrate_responses(data, settings, None), stored)
     if fit == "anchored":
         healthy = without_unhealthy_anchors(data, stored, settings)
-        return calibrate_responses(healthy, settings, stored)
+        takers = new_item_takers(healthy, stored)
+        cal = calibrate_responses(takers, settings, stored)
+        return cal if takers is healthy else with_anchor_fit(cal, healthy)
     return None
+
+
+def with_anchor_fit(cal: irt_models.Calibration, data: SkillResponses) -> irt_models.Calibration:
+    """``cal`` with its anchors' response counts from all of ``data``, as a whole-skill fit
+    gave them (their infit and outfit stay those of their own calibration:
+    ``tables.parameter_rows``); the new items keep their own, from all their responses."""
+    labels, codes = data.item_index
+    counts = np.bincount(codes, minlength=len(labels))
+    position = np.searchsorted(labels, cal.items)
+    found = labels[np.minimum(position, len(labels) - 1)] == cal.items
+    counted = np.where(found, counts[np.minimum(position, len(labels) - 1)], 0)
+    return dataclasses.replace(cal, n_responses=np.where(cal.fixed, counted, cal.n_responses))
+
+
+def new_item_takers(data: SkillResponses, stored: irt_models.Calibration) -> SkillResponses:
+    """The responses (all of them) of the learners who answered an item ``stored`` lacks.
+
+    An anchored calibration estimates the new items and the latent distribution with the
+    anchors fixed. Only the learners who answered a new item enter the new items' likelihood
+    equations; everybody else would only pull the latent distribution towards the whole
+    skill's population, which is not the population that took the new items (learners choose
+    courses near their level). So the fit runs on the new items' takers, with all their
+    responses: the anchors place each taker on the scale, and the takers' own latent
+    distribution (per entry level) is the prior of their posteriors. A day's anchored fits at
+    M read 1.4M responses of a skill for a handful of new items before; now those of their
+    takers (README, Measured).
+    """
+    if data.n == 0:
+        return data
+    labels, codes = data.item_index
+    new = (~np.isin(labels, stored.items))[codes]
+    takers = np.unique(data.learners[new])
+    if not len(takers):
+        return data
+    # np.isin by binary search in the sorted takers: no sort of a skill's 1.4M learner labels.
+    at = np.minimum(np.searchsorted(takers, data.learners), len(takers) - 1)
+    keep = takers[at] == data.learners
+    return data if keep.all() else with_rows(data, keep)
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,6 @@ A drifting item then gets a new version for its responses from the drift on
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -51,6 +50,7 @@ from orchestration.irt.responses import (
     HEALTH_FLAGS,
     UNSCORED_FLAGS,
     SkillResponses,
+    with_rows,
 )
 from orchestration.irt.settings import IrtSettings
 from orchestration.irt.tables import insert_columns, stored_calibration
@@ -267,12 +267,7 @@ def without_unhealthy_anchors(
     unhealthy = unhealthy_anchors(stored, settings)
     if not len(unhealthy):
         return data
-    keep = ~np.isin(data.items, unhealthy)
-    columns = ("learners", "items", "responses", "n_categories", "groups", "submitted_at")
-    return dataclasses.replace(
-        data,
-        **{c: getattr(data, c)[keep] for c in columns if getattr(data, c) is not None},
-    )
+    return with_rows(data, ~np.isin(data.items, unhealthy))
 
 
 def run_item_health(

@@ -8,6 +8,7 @@ enter learners' scores; the response signature tells which learners' scores move
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -119,6 +120,14 @@ def subset(data: SkillResponses, keep: np.ndarray) -> SkillResponses:
         data.responses[keep],
         data.n_categories[keep],
         submitted_at=None if data.submitted_at is None else data.submitted_at[keep],
+    )
+
+
+def with_rows(data: SkillResponses, keep: np.ndarray) -> SkillResponses:
+    """The responses selected by ``keep``, every column kept (design groups too)."""
+    columns = ("learners", "items", "responses", "n_categories", "groups", "submitted_at")
+    return dataclasses.replace(
+        data, **{c: getattr(data, c)[keep] for c in columns if getattr(data, c) is not None}
     )
 
 

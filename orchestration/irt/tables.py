@@ -204,8 +204,8 @@ def parameter_rows(
     """Rows of irt.item_parameters, as column -> value.
 
     An item held fixed (anchored) keeps what its own calibration established: categories,
-    standard errors, flag and calibration time (``previous``: item -> those columns); its fit
-    statistics are refreshed on the new data.
+    standard errors, flag, calibration time, infit and outfit (``previous``: item -> those
+    columns); its response count and S-X2 are refreshed on the new data.
     """
     rows = []
     for i, item in enumerate(cal.items.tolist()):
@@ -222,6 +222,8 @@ def parameter_rows(
                 "difficulty_se": finite_or_none(cal.difficulty_se[i]),
                 "flag": cal.flag[i],
                 "calibrated_at": now,
+                "infit": finite_or_none(cal.infit[i]),
+                "outfit": finite_or_none(cal.outfit[i]),
             }
         )
         rows.append(
@@ -236,8 +238,6 @@ def parameter_rows(
                 ),
                 "n_responses": int(cal.n_responses[i]),
                 "n_categories": k,
-                "infit": finite_or_none(cal.infit[i]),
-                "outfit": finite_or_none(cal.outfit[i]),
                 **(sx2.of(item) if sx2 is not None else NO_SX2),
                 "anchored": fixed,
                 "run_id": run_id,
@@ -248,7 +248,15 @@ def parameter_rows(
 
 
 NO_SX2 = {"sx2": None, "sx2_df": None, "sx2_p": None, "sx2_learners": None}
-ESTABLISHED = ("categories", "slope_se", "difficulty_se", "flag", "calibrated_at")
+ESTABLISHED = (
+    "categories",
+    "slope_se",
+    "difficulty_se",
+    "flag",
+    "calibrated_at",
+    "infit",
+    "outfit",
+)
 
 
 def write_parameters(

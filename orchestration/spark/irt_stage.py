@@ -90,6 +90,10 @@ def fit_large(responses: DataFrame, plan: SkillPlan, settings: IrtSettings):
     if plan.fit == "anchored":
         unhealthy = unhealthy_anchors(plan.stored, settings).astype(str).tolist()
         fitted = responses.where(~F.col("item_id").isin(unhealthy)) if unhealthy else responses
+        # The new items' takers only, as fitting.new_item_takers says why.
+        anchors = plan.stored.items.astype(str).tolist()
+        takers = fitted.where(~F.col("item_id").isin(anchors)).select("learner_id").distinct()
+        fitted = fitted.join(takers, "learner_id", "left_semi")
     fixed = plan.stored if plan.fit == "anchored" else None
     cal = calibrate_distributed(fitted, settings, fixed)
     if plan.fit == "linked":

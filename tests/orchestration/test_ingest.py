@@ -346,3 +346,81 @@ def test_a_path_whose_file_changes_back_lands_the_old_bytes_again(tmp_path, con)
         "select industry from raw.companies order by _load_id desc limit 1"
     ).fetchone()
     assert latest == ("retail",)
+
+
+def mixed_landing(root: Path) -> None:
+    """Files of every outcome, interleaved in load order: loads, failures, statements."""
+    write(root / "courses" / "a.csv", "course_id\nK1\nK2\n")
+    write(root / "courses" / "b.csv", "title\nno id column\n")
+    write(root / "courses" / "c.csv", "")
+    for day in range(1, 5):
+        write(root / "attempts" / f"d{day}.csv", ATTEMPTS.replace("A1", f"A1-{day}"))
+    write(root / "attempts" / "notes.txt", "not data\n")
+    for day in range(1, 4):
+        lines = "".join(
+            f'{{"id": "00000000-0000-0000-0000-00000000{day}{k:03d}", "actor": {{"mbox": '
+            f'"mailto:l{k}@x.org"}}, "verb": {{"id": "http://adlnet.gov/expapi/verbs/answered"}},'
+            f' "object": {{"id": "https://lms.example/items/I{k}"}}}}\n'
+            for k in range(50)
+        )
+        write(root / "statements" / f"s{day}.jsonl", lines + ("{not json\n" if day == 2 else ""))
+
+
+def warehouse_content(con: duckdb.DuckDBPyConnection) -> dict:
+    tables = ["load_ledger", "statements", *ENTITIES]
+    return {
+        table: con.execute(
+            f"select * exclude ({'loaded_at' if table == 'load_ledger' else '_load_id'}) "
+            f"from raw.{table} order by all"
+        ).fetchall()
+        for table in tables
+    }
+
+
+def test_files_read_side_by_side_land_as_one_at_a_time(tmp_path):
+    """Several files are read at once and committed in load order: the ledger and every raw
+    row equal a one-at-a-time ingest, through a second run with a rename and new files."""
+    landing = tmp_path / "landing"
+    mixed_landing(landing)
+    one, three = duckdb.connect(":memory:"), duckdb.connect(":memory:")
+    for con, workers in ((one, 1), (three, 3)):
+        ingest_landing(con, landing, workers=workers)
+    move(landing / "courses" / "a.csv", landing / "courses" / "archive" / "a.csv")
+    write(landing / "courses" / "d.csv", "course_id\nK4\n")
+    reports = [ingest_landing(con, landing, workers=w) for con, w in ((one, 1), (three, 3))]
+    assert [f.status for f in reports[1].files].count("renamed") == 1
+    assert reports[0].files == reports[1].files
+    assert warehouse_content(one) == warehouse_content(three)
+    assert ledger(three)[-1][0] == len(ledger(three))
+    assert not_in_a_transaction(three)
+
+
+def test_stopped_half_way_the_first_files_of_the_order_are_committed(tmp_path, monkeypatch):
+    """Stopped while committing the third load, with later files already read: the first two
+    loads are in, nothing of any later file, no transaction left open; the next run loads
+    the rest, and the warehouse equals an uninterrupted run."""
+    import orchestration.ingest.loader as ingest_loader
+
+    landing = tmp_path / "landing"
+    mixed_landing(landing)
+    real_finish = ingest_loader.finish_file
+    finished = []
+
+    def stop_at_third(con, planned, inserted, loaded_at):
+        if len(finished) == 2:
+            raise KeyboardInterrupt
+        finished.append(planned.file_path)
+        return real_finish(con, planned, inserted, loaded_at)
+
+    monkeypatch.setattr(ingest_loader, "finish_file", stop_at_third)
+    con = duckdb.connect(":memory:")
+    with pytest.raises(KeyboardInterrupt):
+        ingest_landing(con, landing, workers=3)
+    assert [row[1] for row in ledger(con)] == finished
+    assert con.execute("select count(distinct _load_id) from raw.attempts").fetchone()[0] == 0
+    assert not_in_a_transaction(con)
+    monkeypatch.setattr(ingest_loader, "finish_file", real_finish)
+    ingest_landing(con, landing, workers=3)
+    uninterrupted = duckdb.connect(":memory:")
+    ingest_landing(uninterrupted, landing, workers=1)
+    assert warehouse_content(con) == warehouse_content(uninterrupted)

@@ -182,6 +182,12 @@ def snapshot(con):
                 "select skill_id, item_id, slope, difficulty from irt.item_parameters"
             ).fetchall()
         },
+        "fit": {
+            (s, i): (infit, outfit)
+            for s, i, infit, outfit in con.execute(
+                "select skill_id, item_id, infit, outfit from irt.item_parameters"
+            ).fetchall()
+        },
         "abilities": {
             (lrn, s): (t, se)
             for lrn, s, t, se in con.execute(

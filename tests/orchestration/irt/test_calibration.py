@@ -35,6 +35,20 @@ def test_anchored_item_parameters_are_identical_in_the_next_run(two_runs):
     assert anchored >= 29
 
 
+def test_anchors_keep_the_fit_of_their_own_calibration(two_runs):
+    """The anchored run of alpha fits its new item on that item's takers; the anchors' infit
+    and outfit stay those of the calibration that established them."""
+    con = two_runs["con"]
+    anchors = con.execute(
+        "select skill_id, item_id from irt.item_parameters "
+        "where anchored and skill_id = 'alpha' and run_id = 'run2'"
+    ).fetchall()
+    assert len(anchors) >= 29
+    for key in anchors:
+        assert two_runs["second"]["fit"][key] == two_runs["first"]["fit"][key], key
+    assert two_runs["second"]["fit"][("alpha", "alpha_new")][0] is not None
+
+
 def test_a_new_item_is_calibrated_onto_the_existing_scale(two_runs):
     con = two_runs["con"]
     slope, difficulty, anchored = con.execute(
