@@ -53,3 +53,19 @@ arg_min_null({{ value }}, ({{ by | join(', ') }}))
 {% macro spark__arg_min_keeping_nulls(value, by) -%}
 min_by({{ value }}, struct({{ by | join(', ') }}))
 {%- endmacro %}
+
+
+{#- Rows stored in this order, so that a query for one value of the first column reads only
+    its row groups (DuckDB skips the others by their min/max). At M the IRT stage reads
+    int_irt_responses one skill at a time some 60 times a run: a skill's response signatures
+    and responses 2.9 s -> 0.8 s for three skills once ordered. Spark reads the responses
+    whole on its executors: no sort there. -#}
+{% macro clustered_by(columns) -%}
+    {{ return(adapter.dispatch('clustered_by')(columns)) }}
+{%- endmacro %}
+
+{% macro default__clustered_by(columns) -%}
+order by {{ columns | join(', ') }}
+{%- endmacro %}
+
+{% macro spark__clustered_by(columns) -%}{%- endmacro %}

@@ -120,9 +120,10 @@ def load_table_file(
 
 # Files loaded at once: each in its own transaction on its own cursor, committed in load
 # order. Reading and parsing a file overlaps the commit of the one before it (a commit writes
-# and compresses the file's rows): 40 days of statements took 5.3 s one at a time, 3.5-4.2 s
-# with two and 2.8 s with three at once (README, Measured).
-INGEST_WORKERS = 3
+# and compresses the file's rows). On this project's 2-core machine, statements one at a time,
+# two and three at once: 182 files of 6k statements (S) 18.0, 9.2-9.6 and 11.6-11.9 s; 20 files
+# of 100k (M) 13.8-15.1, 11.6-12.2 and 15.4-16.0 s (README, Measured).
+INGEST_WORKERS = 2
 
 
 @dataclass

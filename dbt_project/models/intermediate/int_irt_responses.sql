@@ -103,3 +103,4 @@ final as (
 )
 
 select * from final
+{{ clustered_by(['skill_id', 'learner_id']) }}
