@@ -121,9 +121,10 @@ def load_table_file(
 # Files loaded at once: each in its own transaction on its own cursor, committed in load
 # order. Reading and parsing a file overlaps the commit of the one before it (a commit writes
 # and compresses the file's rows). On this project's 2-core machine, statements one at a time,
-# two and three at once: 182 files of 6k statements (S) 18.0, 9.2-9.6 and 11.6-11.9 s; 20 files
-# of 100k (M) 13.8-15.1, 11.6-12.2 and 15.4-16.0 s (README, Measured).
-INGEST_WORKERS = 2
+# two and three at once: 182 files of 6k statements (S) 17.8, 7.7-8.9 and 7.2-7.4 s; 20 files
+# of 100k (M) 13.9-14.4, 8.7-8.9 and 8.0-8.1 s (README, Measured). Tables gain nothing: DuckDB
+# already reads a CSV file with both cores.
+INGEST_WORKERS = 3
 
 
 @dataclass
@@ -278,7 +279,8 @@ def ingest_landing(
             for done, file in enumerate(planned, 1):
                 # Keep the next loads reading while this thread commits.
                 for k in loads[: max(1, workers)]:
-                    inserting.setdefault(k, pool.submit(insert_file, con, planned[k]))
+                    if k not in inserting:
+                        inserting[k] = pool.submit(insert_file, con, planned[k])
                 if file.action == "skip":
                     result = FileResult(file.file_path, file.entity, "skipped")
                 elif file.action == "unreadable":

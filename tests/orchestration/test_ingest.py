@@ -377,14 +377,28 @@ def warehouse_content(con: duckdb.DuckDBPyConnection) -> dict:
     }
 
 
-def test_files_read_side_by_side_land_as_one_at_a_time(tmp_path):
+def test_files_read_side_by_side_land_as_one_at_a_time(tmp_path, monkeypatch):
     """Several files are read at once and committed in load order: the ledger and every raw
     row equal a one-at-a-time ingest, through a second run with a rename and new files."""
+    import orchestration.ingest.loader as ingest_loader
+
     landing = tmp_path / "landing"
     mixed_landing(landing)
+    real_insert, inserted = ingest_loader.insert_file, []
+
+    def counted_insert(con, planned):
+        inserted.append(planned.file_path)
+        return real_insert(con, planned)
+
+    monkeypatch.setattr(ingest_loader, "insert_file", counted_insert)
     one, three = duckdb.connect(":memory:"), duckdb.connect(":memory:")
     for con, workers in ((one, 1), (three, 3)):
-        ingest_landing(con, landing, workers=workers)
+        inserted.clear()
+        report = ingest_landing(con, landing, workers=workers)
+        # Each file to load is read once, however many are read at once.
+        assert sorted(inserted) == sorted(
+            f.file_path for f in report.files if f.status in ("loaded", "failed")
+        )
     move(landing / "courses" / "a.csv", landing / "courses" / "archive" / "a.csv")
     write(landing / "courses" / "d.csv", "course_id\nK4\n")
     reports = [ingest_landing(con, landing, workers=w) for con, w in ((one, 1), (three, 3))]
