@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -174,11 +175,10 @@ def plan_files(
 
 
 def insert_file(
-    con: duckdb.DuckDBPyConnection, planned: PlannedFile
+    cursor: duckdb.DuckDBPyConnection, planned: PlannedFile
 ) -> tuple[duckdb.DuckDBPyConnection, int | BaseException]:
-    """Open a transaction on a new cursor and insert the file's rows in it, uncommitted:
-    (the cursor, the row count or what went wrong)."""
-    cursor = con.cursor()
+    """Open a transaction on ``cursor`` (a cursor of its own) and insert the file's rows in
+    it, uncommitted: (the cursor, the row count or what went wrong)."""
     cursor.execute("begin transaction")
     try:
         fmt = file_format(planned.path, planned.entity)
@@ -226,7 +226,9 @@ def finish_file(
         error = failed
     finally:
         if isinstance(error, BaseException):
-            cursor.execute("rollback")
+            # A failed commit has already ended the transaction.
+            with contextlib.suppress(duckdb.TransactionException):
+                cursor.execute("rollback")
         cursor.close()
     if not isinstance(error, (LandingFileError, duckdb.Error, OSError)):
         raise error
@@ -274,13 +276,15 @@ def ingest_landing(
     loads = [k for k, file in enumerate(planned) if file.action == "load"]
     report = IngestReport()
     with ThreadPoolExecutor(max(1, workers), thread_name_prefix="ingest") as pool:
-        inserting: dict[int, Future] = {}
+        # Load position -> (its cursor, its read under way or done).
+        inserting: dict[int, tuple[duckdb.DuckDBPyConnection, Future]] = {}
         try:
             for done, file in enumerate(planned, 1):
                 # Keep the next loads reading while this thread commits.
                 for k in loads[: max(1, workers)]:
                     if k not in inserting:
-                        inserting[k] = pool.submit(insert_file, con, planned[k])
+                        cursor = con.cursor()
+                        inserting[k] = cursor, pool.submit(insert_file, cursor, planned[k])
                 if file.action == "skip":
                     result = FileResult(file.file_path, file.entity, "skipped")
                 elif file.action == "unreadable":
@@ -294,15 +298,17 @@ def ingest_landing(
                     )  # fmt: skip
                 else:
                     loads.pop(0)
-                    result = finish_file(con, file, inserting.pop(done - 1).result(), loaded_at)
+                    result = finish_file(con, file, inserting[done - 1][1].result(), loaded_at)
+                    del inserting[done - 1]
                 report.files.append(result)
                 progress(done, len(candidates))
         finally:
-            # Stopped half-way: the files read but not committed are rolled back.
-            for future in inserting.values():
-                future.cancel()
-            for future in inserting.values():
-                if not future.cancelled():
-                    cursor, _ = future.result()
-                    cursor.close()
+            # Stopped half-way: the files read but not committed are rolled back (closing a
+            # cursor ends its transaction), once their reads are cancelled or over.
+            for _, reading in inserting.values():
+                reading.cancel()
+            for cursor, reading in inserting.values():
+                if not reading.cancelled():
+                    reading.result()
+                cursor.close()
     return report
