@@ -153,11 +153,11 @@ def fit_planned(
         healthy = without_unhealthy_anchors(data, stored, settings)
         takers = new_item_takers(healthy, stored)
         cal = calibrate_responses(takers, settings, stored)
-        return cal if takers is healthy else with_anchor_fit(cal, healthy)
+        return cal if takers is healthy else with_anchor_counts(cal, healthy)
     return None
 
 
-def with_anchor_fit(cal: irt_models.Calibration, data: SkillResponses) -> irt_models.Calibration:
+def with_anchor_counts(cal: irt_models.Calibration, data: SkillResponses) -> irt_models.Calibration:
     """``cal`` with its anchors' response counts from all of ``data``, as a whole-skill fit
     gave them (their infit and outfit stay those of their own calibration:
     ``tables.parameter_rows``); the new items keep their own, from all their responses."""
