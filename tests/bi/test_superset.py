@@ -147,7 +147,13 @@ def server(superset):
         yield url
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            # Its dev server, busy on a loaded machine, has outlived SIGTERM for 30 s (seen
+            # once in a clean-clone run): the test is over, so it is killed.
+            proc.kill()
+            proc.wait(timeout=30)
         log.close()
 
 
