@@ -21,7 +21,7 @@ import duckdb
 import numpy as np
 
 import irt_models
-from orchestration.irt.item_fit import SampledFit, sampled_sx2
+from orchestration.irt.item_fit import SampledFit, among_sorted, sampled_sx2
 from orchestration.irt.item_health import without_unhealthy_anchors
 from orchestration.irt.responses import SkillCensus, SkillResponses, skill_responses, with_rows
 from orchestration.irt.settings import IrtSettings
@@ -162,10 +162,10 @@ def with_anchor_counts(cal: irt_models.Calibration, data: SkillResponses) -> irt
     gave them (their infit and outfit stay those of their own calibration:
     ``tables.parameter_rows``); the new items keep their own, from all their responses."""
     labels, codes = data.item_index
-    counts = np.bincount(codes, minlength=len(labels))
-    position = np.searchsorted(labels, cal.items)
-    found = labels[np.minimum(position, len(labels) - 1)] == cal.items
-    counted = np.where(found, counts[np.minimum(position, len(labels) - 1)], 0)
+    position = cal.index(labels)
+    known = position >= 0
+    counts = np.bincount(codes, minlength=len(labels))[known]
+    counted = np.bincount(position[known], weights=counts, minlength=cal.n_items).astype(np.int64)
     return dataclasses.replace(cal, n_responses=np.where(cal.fixed, counted, cal.n_responses))
 
 
@@ -189,9 +189,7 @@ def new_item_takers(data: SkillResponses, stored: irt_models.Calibration) -> Ski
     takers = np.unique(data.learners[new])
     if not len(takers):
         return data
-    # np.isin by binary search in the sorted takers: no sort of a skill's 1.4M learner labels.
-    at = np.minimum(np.searchsorted(takers, data.learners), len(takers) - 1)
-    keep = takers[at] == data.learners
+    keep = among_sorted(data.learners, takers)
     return data if keep.all() else with_rows(data, keep)
 
 

@@ -52,7 +52,7 @@ def sampled_sx2(
     learners = np.unique(data.learners)
     if max_learners and len(learners) > max_learners:
         chosen = np.random.default_rng(SAMPLE_SEED).choice(learners, max_learners, replace=False)
-        keep = _among(data.learners, np.sort(chosen))
+        keep = among_sorted(data.learners, np.sort(chosen))
         n_learners = max_learners
     else:
         keep = np.ones(data.n, dtype=bool)
@@ -72,7 +72,7 @@ def sampled_sx2(
     )
 
 
-def _among(values: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+def among_sorted(values: np.ndarray, chosen: np.ndarray) -> np.ndarray:
     """``np.isin(values, chosen)`` for sorted ``chosen`` by binary search: no sort of
     ``values`` (1.4M string labels of a skill at M: 0.1 s instead of about 1 s)."""
     if not len(chosen):
