@@ -174,11 +174,9 @@ def plan_files(
     return planned
 
 
-def insert_file(
-    cursor: duckdb.DuckDBPyConnection, planned: PlannedFile
-) -> tuple[duckdb.DuckDBPyConnection, int | BaseException]:
+def insert_file(cursor: duckdb.DuckDBPyConnection, planned: PlannedFile) -> int | BaseException:
     """Open a transaction on ``cursor`` (a cursor of its own) and insert the file's rows in
-    it, uncommitted: (the cursor, the row count or what went wrong)."""
+    it, uncommitted: the row count, or what went wrong."""
     cursor.execute("begin transaction")
     try:
         fmt = file_format(planned.path, planned.entity)
@@ -198,23 +196,25 @@ def insert_file(
             n_rows = load_table_file(
                 cursor, planned.entity, planned.path, fmt, planned.file_path, planned.load_id
             )
-        return cursor, n_rows
+        return n_rows
     except BaseException as error:  # noqa: BLE001 - handed to the loading thread, in order
-        return cursor, error
+        return error
 
 
 def finish_file(
     con: duckdb.DuckDBPyConnection,
     planned: PlannedFile,
-    inserted: tuple[duckdb.DuckDBPyConnection, int | BaseException],
+    cursor: duckdb.DuckDBPyConnection,
+    inserted: int | BaseException,
     loaded_at: datetime,
 ) -> FileResult:
-    """Commit an inserted file with its ledger row, or roll it back and record why it failed.
+    """Commit the file inserted on ``cursor`` (``inserted``: :func:`insert_file`'s outcome)
+    with its ledger row, or roll it back and record why it failed; the cursor is closed.
 
     A file that cannot be read (an OSError, or a DuckDB error while the file cannot be opened
     by Python either) is recorded with the ``UNREADABLE`` hash so that it is retried.
     """
-    cursor, error = inserted
+    error = inserted
     fmt = file_format(planned.path, planned.entity)
     try:
         if not isinstance(error, BaseException):
@@ -298,7 +298,10 @@ def ingest_landing(
                     )  # fmt: skip
                 else:
                     loads.pop(0)
-                    result = finish_file(con, file, inserting[done - 1][1].result(), loaded_at)
+                    # Left in ``inserting`` until finished: a stop before the commit rolls
+                    # it back below.
+                    cursor, reading = inserting[done - 1]
+                    result = finish_file(con, file, cursor, reading.result(), loaded_at)
                     del inserting[done - 1]
                 report.files.append(result)
                 progress(done, len(candidates))

@@ -164,8 +164,8 @@ def with_anchor_counts(cal: irt_models.Calibration, data: SkillResponses) -> irt
     labels, codes = data.item_index
     position = cal.index(labels)
     known = position >= 0
-    counts = np.bincount(codes, minlength=len(labels))[known]
-    counted = np.bincount(position[known], weights=counts, minlength=cal.n_items).astype(np.int64)
+    counted = np.zeros(cal.n_items, dtype=np.int64)
+    counted[position[known]] = np.bincount(codes, minlength=len(labels))[known]
     return dataclasses.replace(cal, n_responses=np.where(cal.fixed, counted, cal.n_responses))
 
 

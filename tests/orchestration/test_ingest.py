@@ -420,11 +420,11 @@ def test_stopped_half_way_the_first_files_of_the_order_are_committed(tmp_path, m
     real_finish = ingest_loader.finish_file
     finished = []
 
-    def stop_at_third(con, planned, inserted, loaded_at):
+    def stop_at_third(con, planned, cursor, inserted, loaded_at):
         if len(finished) == 2:
             raise KeyboardInterrupt
         finished.append(planned.file_path)
-        return real_finish(con, planned, inserted, loaded_at)
+        return real_finish(con, planned, cursor, inserted, loaded_at)
 
     monkeypatch.setattr(ingest_loader, "finish_file", stop_at_third)
     con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
